@@ -1,0 +1,453 @@
+"""
+``ReconnectingFactory``: the connector-path adapter onto the state machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import random
+from collections.abc import Callable
+from typing import Any, cast
+
+from twisted.internet import error
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IAddress, IConnector, IReactorTime
+from twisted.internet.protocol import Protocol, ReconnectingClientFactory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ._errors import Kicked, RetryLater
+from ._machine import Machine
+from ._status import ConnectionStatus
+from ._validate import checkDelay
+from .backoff import ExponentialBackoff, IBackoff, asBackoff
+from .handshake import HandshakeSteps, callHandshake
+from .policy import Decision, DefaultPolicy, IReconnectPolicy, asPolicy
+
+__all__ = ["ReconnectingFactory"]
+
+_log = Logger(namespace="reconnect_twisted")
+_TUNING = ("initialDelay", "maxDelay", "factor", "jitter")
+
+
+def _describeAddress(address: object) -> str:
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if host is not None and port is not None:
+        return f"{host}:{port}"
+    name = getattr(address, "name", None)
+    return str(name) if name is not None else str(address)
+
+
+class _ConnectorDriver:
+    """
+    Makes attempts through an ``IConnector`` (``reactor.connectTCP`` & co.).
+    """
+
+    def __init__(self, connector: IConnector) -> None:
+        self.connector = connector
+
+    def startAttempt(self) -> None:
+        """``connector.connect()``."""
+        self.connector.connect()
+
+    def cancelAttempt(self) -> None:
+        """``connector.stopConnecting()``, if it is connecting."""
+        with contextlib.suppress(error.NotConnectingError):
+            self.connector.stopConnecting()
+
+    def describe(self) -> str:
+        """The connector's destination."""
+        return _describeAddress(self.connector.getDestination())
+
+
+def _trackBuild(
+    build: Callable[[Any, IAddress | None], Protocol | None],
+) -> Callable[[Any, IAddress | None], Protocol | None]:
+    @functools.wraps(build)
+    def buildProtocol(
+        self: ReconnectingFactory, addr: IAddress | None
+    ) -> Protocol | None:
+        protocol = build(self, addr)
+        self._track(protocol)
+        return protocol
+
+    buildProtocol._reconnectTracked = True  # type: ignore[attr-defined]
+    return buildProtocol
+
+
+class ReconnectingFactory(ReconnectingClientFactory):
+    """
+    A client factory whose connection comes back by itself, and correctly.
+
+    Subclass it like any ``ClientFactory`` (set ``protocol``, override
+    ``buildProtocol`` if you need to) and pass it to
+    ``reactor.connectTCP(host, port, factory)`` (or ``connectSSL``,
+    ``connectUNIX``), or run it with
+    :class:`~reconnect_twisted.ReconnectingService` over an endpoint.
+
+    A connection counts as established only once the business
+    :meth:`handshake` has succeeded. After a failed attempt or a lost
+    connection, the :meth:`decide` policy chooses what follows; by default
+    the ``backoff`` schedule gives the delay.
+
+    :param backoff: an :class:`~reconnect_twisted.IBackoff` or a callable
+        ``(attempt) -> delay``. ``None``: ``ExponentialBackoff()``, or, if the
+        subclass or instance sets RCF's ``initialDelay``/``maxDelay``/
+        ``factor``/``jitter``, a capped exponential schedule from those.
+    :param handshake: ``(protocol) -> Deferred | None`` (or a coroutine
+        function, or :class:`~reconnect_twisted.HandshakeSteps`); ``None``:
+        the :meth:`handshake` method, which succeeds at once unless
+        overridden.
+    :param policy: an :class:`~reconnect_twisted.IReconnectPolicy` or a
+        callable ``(failure, status) -> Decision``; ``None``:
+        ``DefaultPolicy(maxRetryLater)``.
+    :param networkMonitor: an :class:`~reconnect_twisted.INetworkMonitor`
+        that the factory starts and stops with its own lifetime.
+    :param clock: the ``IReactorTime`` for every timer (the global reactor if
+        ``None`` and ``factory.clock`` is not set).
+    :param connectTimeout: seconds each transport attempt may take (0: none).
+    :param handshakeTimeout: seconds the handshake may take (0: none).
+    :param minUptime: seconds a connection must stay up before the backoff
+        schedule resets.
+    :param networkUpJitter: when the network comes back, the next attempt
+        starts within this many seconds (uniformly drawn).
+    :param maxRetryLater: the longest ``retryLater()`` wait the default
+        policy honours.
+    :param alertAfter: seconds of outage before the first ``outage`` alert
+        (``None``: never).
+    :param alertEvery: seconds between repeated alerts (0: only once).
+    :param rng: randomness for ``networkUpJitter`` and the default schedule.
+    """
+
+    connectTimeout: float = 30.0
+    handshakeTimeout: float = 30.0
+    minUptime: float = 5.0
+    networkUpJitter: float = 0.25
+    maxRetryLater: float = 3600.0
+    alertAfter: float | None = 60.0
+    alertEvery: float = 600.0
+    networkMonitor: Any = None
+    backoff: IBackoff | None = None
+    rng: random.Random
+    noisy = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("buildProtocol")
+        if build is not None and not getattr(build, "_reconnectTracked", False):
+            cls.buildProtocol = _trackBuild(build)  # type: ignore[method-assign]
+
+    def __init__(
+        self,
+        *,
+        backoff: IBackoff | Callable[[int], float] | None = None,
+        handshake: Callable[[Any], Any] | None = None,
+        policy: IReconnectPolicy | Callable[..., Decision] | None = None,
+        networkMonitor: Any = None,
+        clock: IReactorTime | None = None,
+        connectTimeout: float = 30.0,
+        handshakeTimeout: float = 30.0,
+        minUptime: float = 5.0,
+        networkUpJitter: float = 0.25,
+        maxRetryLater: float = 3600.0,
+        alertAfter: float | None = 60.0,
+        alertEvery: float = 600.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        if rng is not None and not isinstance(rng, random.Random):
+            raise TypeError(f"rng must be a random.Random, not {rng!r}")
+        self.rng = rng if rng is not None else random.Random()
+        self.backoff = None if backoff is None else asBackoff(backoff)
+        if handshake is not None and not callable(handshake):
+            raise TypeError(f"handshake must be callable, not {handshake!r}")
+        self._handshakeHook = handshake
+        self._policy = (
+            DefaultPolicy(maxRetryLater) if policy is None else asPolicy(policy)
+        )
+        if networkMonitor is not None:
+            for name in ("start", "stop", "addObserver"):
+                if not callable(getattr(networkMonitor, name, None)):
+                    raise TypeError(
+                        f"networkMonitor must provide INetworkMonitor "
+                        f"(no {name}()), not {networkMonitor!r}"
+                    )
+        self.networkMonitor = networkMonitor
+        if clock is not None and not callable(getattr(clock, "callLater", None)):
+            raise TypeError(f"clock must provide IReactorTime, not {clock!r}")
+        if clock is not None:
+            self.clock = cast(Any, clock)
+        self.connectTimeout = checkDelay("connectTimeout", connectTimeout)
+        self.handshakeTimeout = checkDelay("handshakeTimeout", handshakeTimeout)
+        self.minUptime = checkDelay("minUptime", minUptime)
+        self.networkUpJitter = checkDelay("networkUpJitter", networkUpJitter)
+        self.maxRetryLater = checkDelay("maxRetryLater", maxRetryLater)
+        self.alertAfter = (
+            None if alertAfter is None else checkDelay("alertAfter", alertAfter)
+        )
+        self.alertEvery = checkDelay("alertEvery", alertEvery)
+
+    # -- the machine ----------------------------------------------------------
+
+    @property
+    def _machine(self) -> Machine:
+        # Created lazily: subclasses written for RCF may not call __init__.
+        machine: Machine | None = self.__dict__.get("_machineInstance")
+        if machine is None:
+            if "rng" not in self.__dict__:
+                self.rng = random.Random()
+            machine = self.__dict__["_machineInstance"] = Machine(self)
+        return machine
+
+    def _getClock(self) -> IReactorTime:
+        if self.clock is None:
+            from twisted.internet import reactor
+
+            self.clock = reactor
+        return cast(IReactorTime, self.clock)
+
+    def backoffSchedule(self) -> IBackoff:
+        """
+        The schedule in force: ``backoff``, else one built from RCF's tuning
+        attributes if they were overridden, else ``ExponentialBackoff()``.
+        """
+        if self.backoff is not None:
+            return self.backoff
+        if any(self._overrides(name) for name in _TUNING):
+            return ExponentialBackoff(
+                initialDelay=max(0.0, float(self.initialDelay)),
+                factor=max(1.0, float(self.factor)),
+                maxDelay=max(float(self.maxDelay), max(0.0, float(self.initialDelay))),
+                jitter=min(1.0, max(0.0, float(self.jitter))),
+                rng=self.rng,
+            )
+        default: ExponentialBackoff | None = self.__dict__.get("_defaultBackoff")
+        if default is None:
+            default = self.__dict__["_defaultBackoff"] = ExponentialBackoff(
+                rng=self.rng
+            )
+        return default
+
+    def _overrides(self, name: str) -> bool:
+        if name in self.__dict__:
+            return True
+        for cls in type(self).__mro__:
+            if cls is ReconnectingFactory:
+                return False
+            if name in cls.__dict__:
+                return True
+        return False  # pragma: no cover
+
+    def _track(self, protocol: Protocol | None) -> None:
+        """
+        Arrange for the machine to hear when ``protocol``'s ``connectionMade``
+        has returned (the instance stays the application's own object).
+        """
+        if protocol is None:
+            return
+        try:
+            if "makeConnection" in vars(protocol):
+                return
+        except TypeError:  # __slots__ protocols have no __dict__
+            _log.error(
+                "Cannot track {protocol!r}: it has no __dict__", protocol=protocol
+            )
+            return
+        original: Callable[[Any], None] = protocol.makeConnection
+        machine = self._machine
+
+        def makeConnection(transport: Any) -> None:
+            del vars(protocol)["makeConnection"]
+            original(transport)
+            machine.transportUp(protocol)
+
+        vars(protocol)["makeConnection"] = makeConnection
+
+    @_trackBuild
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
+        """
+        Build the application's protocol (``self.protocol``), as any factory.
+        """
+        return cast("Protocol | None", super().buildProtocol(addr))
+
+    def _startHandshake(self, protocol: Any) -> Deferred[Any]:
+        hook = self._handshakeHook if "_handshakeHook" in self.__dict__ else None
+        if isinstance(hook, HandshakeSteps) and type(self).handshake is (
+            ReconnectingFactory.handshake
+        ):
+            return hook.run(protocol, self._getClock())
+        return callHandshake(self.handshake, protocol)
+
+    # -- hooks for subclasses -------------------------------------------------
+
+    def handshake(self, protocol: Any) -> Deferred[Any] | None:
+        """
+        The business handshake, called after ``protocol.connectionMade`` has
+        returned. Return ``None`` (success), or a Deferred (or coroutine) that
+        fires on success or fails with the reason (e.g.
+        :class:`~reconnect_twisted.HandshakeRejected`).
+
+        The default runs the ``handshake=`` argument, or succeeds at once.
+        """
+        hook = self.__dict__.get("_handshakeHook")
+        if hook is None:
+            return None
+        return hook(protocol)  # type: ignore[no-any-return]
+
+    def decide(self, failure: Failure, status: ConnectionStatus) -> Decision:
+        """
+        Decide what follows a failed attempt or a lost connection. The
+        default asks the ``policy=`` argument (``DefaultPolicy``).
+        """
+        policy = self.__dict__.get("_policy")
+        if policy is None:
+            policy = self.__dict__["_policy"] = DefaultPolicy(self.maxRetryLater)
+        decision: Decision = policy.decide(failure, status)
+        return decision
+
+    def outageAlert(self, status: ConnectionStatus) -> None:
+        """
+        Called when an outage has lasted ``alertAfter`` seconds, then every
+        ``alertEvery`` seconds: override to page someone. The default does
+        nothing (a critical ``outage`` event is logged either way).
+        """
+
+    # -- status and controls --------------------------------------------------
+
+    @property
+    def status(self) -> ConnectionStatus:
+        """The current :class:`~reconnect_twisted.ConnectionStatus`."""
+        return self._machine.status
+
+    def addStatusObserver(
+        self, callback: Callable[[ConnectionStatus], object]
+    ) -> Callable[[], None]:
+        """
+        Call ``callback(status)`` on every change of state, attempt or
+        ``nextAttemptAt``; returns a callable that unsubscribes.
+        """
+        return self._machine.addObserver(callback)
+
+    def whenConnected(self) -> Deferred[Any]:
+        """
+        A Deferred that fires with the protocol once connected (handshake
+        done; at once if connected now) or fails with
+        :class:`~reconnect_twisted.GaveUp` if the factory stops first.
+        """
+        return self._machine.whenConnected()
+
+    def reconnectNow(self) -> Deferred[Any]:
+        """
+        Attempt at once from ``WAITING``, ``OFFLINE`` or ``STOPPED`` (which
+        resumes trying with a fresh schedule); no new attempt otherwise.
+        Returns :meth:`whenConnected`.
+        """
+        return self._machine.reconnectNow()
+
+    def giveUp(self, reason: str = "gave up") -> Deferred[None]:
+        """
+        Stop trying, abort any attempt or handshake and close the live
+        connection. The Deferred fires once no transport is left open.
+        """
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, not {reason!r}")
+        return self._machine.giveUp(reason)
+
+    def stopTrying(self) -> None:
+        """
+        Make no further attempts: cancel a scheduled retry and any attempt or
+        handshake in flight. An established connection stays open, but is not
+        re-established once lost.
+        """
+        self._machine.stopTrying("stopped: stopTrying() called")
+
+    def resetDelay(self) -> None:
+        """
+        Restart the backoff schedule and the attempt counter. It never
+        re-enables trying after ``stopTrying()``/``giveUp()``.
+        """
+        machine = self._machine
+        machine.resetSchedule()
+        machine.notify()
+
+    def retry(self, connector: IConnector | None = None) -> None:
+        """
+        RCF compatibility: schedule the next attempt after the schedule's next
+        delay (nothing happens while connected, connecting or stopped).
+        """
+        machine = self._machine
+        if connector is not None:
+            machine.driver = _ConnectorDriver(connector)
+        machine.scheduleRetry()
+
+    def kicked(self, reason: str) -> None:
+        """
+        The server kicked us (e.g. "same account logged in elsewhere"): close
+        the connection and let the policy decide on a ``Kicked(reason)``
+        failure (the default policy stops).
+        """
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, not {reason!r}")
+        self._machine.serverEnded(Kicked(reason))
+
+    def retryLater(self, reason: str, after: float) -> None:
+        """
+        The server asked us to come back in ``after`` seconds: close the
+        connection and decide on a ``RetryLater(reason, after)`` failure.
+        """
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, not {reason!r}")
+        if isinstance(after, bool) or not isinstance(after, int | float):
+            raise TypeError(f"after must be a number of seconds, not {after!r}")
+        self._machine.serverEnded(RetryLater(reason, float(after)))
+
+    # -- RCF attributes as views of the machine -------------------------------
+
+    @property
+    def retries(self) -> int:
+        """RCF's retry counter: the status's ``attempt``."""
+        return self._machine.attempt
+
+    @retries.setter
+    def retries(self, value: int) -> None:
+        self._machine.attempt = value
+
+    @property
+    def continueTrying(self) -> int:
+        """1 while the factory will (re)connect, 0 once stopped."""
+        machine = self._machine
+        stopped = machine.state.value == "stopped" or machine.stopRequested
+        return 0 if stopped else 1
+
+    @continueTrying.setter
+    def continueTrying(self, value: object) -> None:
+        if not value:
+            self.stopTrying()
+        else:
+            self._machine.stopRequested = None
+
+    # -- connector callbacks ---------------------------------------------------
+
+    def startedConnecting(self, connector: IConnector) -> None:
+        """A connector began an attempt (ours, or the first connectTCP)."""
+        self.connector = connector
+        machine = self._machine
+        driver = machine.driver
+        if not (isinstance(driver, _ConnectorDriver) and driver.connector is connector):
+            driver = _ConnectorDriver(connector)
+        machine.attemptStarted(driver)
+
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
+        """The connector's attempt failed."""
+        self._machine.attemptFailed(reason)
+
+    def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
+        """The connector's connection was closed."""
+        self._machine.connectionLost(reason)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the configuration, not the connection state (as RCF)."""
+        state = dict(cast(Any, ReconnectingClientFactory).__getstate__(self))
+        for key in ("_machineInstance", "_defaultBackoff"):
+            state.pop(key, None)
+        return state

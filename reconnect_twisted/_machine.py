@@ -1,0 +1,740 @@
+"""
+The one state machine behind every reconnecting factory.
+
+All state changes happen here. The two adapters (the connector path in
+``_factory.py`` and the endpoint path in ``_service.py``) only translate their
+callbacks into the inputs below (``attemptStarted``, ``attemptFailed``,
+``transportUp``, ``connectionLost``) and perform attempts through a
+:class:`Driver`.
+
+Every call out to user code (observers, ``whenConnected`` callbacks, policy,
+handshake, ``outageAlert``) happens after the machine's own fields are
+consistent, so that user code may call any control re-entrantly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ._errors import ConnectTimeout, GaveUp, HandshakeTimeout, Kicked, RetryLater
+from ._status import ConnectionState, ConnectionStatus
+from .policy import GiveUp, Reconnect, ReconnectAfter, isDecision
+
+if TYPE_CHECKING:
+    from ._factory import ReconnectingFactory
+
+S = ConnectionState
+_log = Logger(namespace="reconnect_twisted")
+
+#: Seconds ``giveUp()`` waits for ``loseConnection`` before ``abortConnection``.
+CLOSE_TIMEOUT = 5.0
+#: Delay used when a backoff schedule itself fails (raises or ends).
+FALLBACK_DELAY = 5.0
+
+
+class Driver(Protocol):
+    """
+    How one path makes and cancels transport attempts.
+    """
+
+    def startAttempt(self) -> None:
+        """Begin a transport connection attempt (may report back at once)."""
+
+    def cancelAttempt(self) -> None:
+        """Cancel the attempt in flight, if any."""
+
+    def describe(self) -> str:
+        """A short description of the target, for logs."""
+
+
+def abortTransport(protocol: Any) -> None:
+    """
+    Close ``protocol``'s transport at once (``abortConnection`` when the
+    transport has it, ``loseConnection`` otherwise).
+    """
+    transport = getattr(protocol, "transport", None)
+    if transport is None:
+        return
+    abort = getattr(transport, "abortConnection", None)
+    if abort is not None:
+        abort()
+    else:
+        transport.loseConnection()
+
+
+class Machine:
+    """
+    The connection state machine of one factory.
+
+    :ivar owner: the factory whose hooks (``handshake``, ``decide``,
+        ``outageAlert``, ``backoffSchedule``) are called.
+    """
+
+    def __init__(self, owner: ReconnectingFactory) -> None:
+        self.owner = owner
+        self.state = S.IDLE
+        self.since = 0.0
+        self.attempt = 0
+        self.nextAttemptAt: float | None = None
+        self.lastFailure: Failure | None = None
+        self.stopReason: str | None = None
+        self.networkUp: bool | None = None
+        self.lastDelay: float | None = None
+
+        self.driver: Driver | None = None
+        self.protocol: Any = None  # the current connection's protocol
+        self.closing: Any = None  # a released transport we wait to see closed
+        self.stopRequested: str | None = None  # stopTrying() while CONNECTED
+        self.cancelReason: Failure | None = None
+        self.attemptAfterClose = False
+        self.networkChangedAt: float | None = None
+        self.attemptStartedAt = 0.0
+        self.outageSince: float | None = None
+
+        self._schedule: Iterator[float] | None = None
+        self._handshake: Deferred[Any] | None = None
+        self._calls: dict[str, IDelayedCall] = {}
+        self._observers: list[Callable[[ConnectionStatus], object]] = []
+        self._waiters: list[Deferred[Any]] = []
+        self._closedWaiters: list[Deferred[None]] = []
+        self._pending: list[ConnectionStatus] = []
+        self._notifying = False
+        self._lastNotified: ConnectionStatus | None = None
+        self._unwatchNetwork: Callable[[], None] | None = None
+
+    # -- helpers ------------------------------------------------------------
+
+    @property
+    def clock(self) -> IReactorTime:
+        """The owner's clock (the global reactor only if none was given)."""
+        return self.owner._getClock()
+
+    def _call(self, name: str, delay: float, function: Callable[[], None]) -> None:
+        self._cancel(name)
+
+        def fire() -> None:
+            del self._calls[name]
+            function()
+
+        self._calls[name] = self.clock.callLater(delay, fire)
+
+    def _cancel(self, *names: str) -> None:
+        for name in names:
+            call = self._calls.pop(name, None)
+            if call is not None and call.active():
+                call.cancel()
+
+    def pendingCalls(self) -> list[str]:
+        """Names of the timers the machine holds (for tests and debugging)."""
+        return sorted(self._calls)
+
+    @property
+    def status(self) -> ConnectionStatus:
+        """A snapshot of the current status."""
+        return ConnectionStatus(
+            state=self.state,
+            attempt=self.attempt,
+            nextAttemptAt=self.nextAttemptAt,
+            since=self.since,
+            lastFailure=self.lastFailure,
+            stopReason=self.stopReason,
+            networkUp=self.networkUp,
+        )
+
+    def _enter(self, state: ConnectionState) -> None:
+        if state is not self.state:
+            self.since = self.clock.seconds()
+        self.state = state
+        if state is not S.WAITING:
+            self.nextAttemptAt = None
+        if state is not S.STOPPED:
+            self.stopReason = None
+
+    def notify(self) -> None:
+        """
+        Queue the current status for the observers, and deliver the queue
+        unless a delivery is already under way (re-entrant calls keep order).
+        """
+        status = self.status
+        if status == self._lastNotified:
+            return
+        self._lastNotified = status
+        self._pending.append(status)
+        if self._notifying:
+            return
+        self._notifying = True
+        try:
+            while self._pending:
+                current = self._pending.pop(0)
+                for observer in list(self._observers):
+                    try:
+                        observer(current)
+                    except Exception:
+                        _log.failure(
+                            "Status observer {observer!r} raised; ignored",
+                            observer=observer,
+                        )
+        finally:
+            self._notifying = False
+
+    def addObserver(
+        self, observer: Callable[[ConnectionStatus], object]
+    ) -> Callable[[], None]:
+        """See ``ReconnectingFactory.addStatusObserver``."""
+        if not callable(observer):
+            raise TypeError(f"callback must be callable, not {observer!r}")
+        self._observers.append(observer)
+
+        def remove() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+        return remove
+
+    def whenConnected(self) -> Deferred[Any]:
+        """See ``ReconnectingFactory.whenConnected``."""
+        if self.state is S.CONNECTED:
+            return succeed(self.protocol)
+        if self.state is S.STOPPED:
+            return fail(GaveUp(self.stopReason or "stopped"))
+
+        def cancel(d: Deferred[Any]) -> None:
+            if d in self._waiters:
+                self._waiters.remove(d)
+
+        waiter: Deferred[Any] = Deferred(cancel)
+        self._waiters.append(waiter)
+        return waiter
+
+    def _fireWaiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if self.state is S.CONNECTED:
+                waiter.callback(self.protocol)
+            elif self.state is S.STOPPED:
+                waiter.errback(GaveUp(self.stopReason or "stopped"))
+            else:  # a callback changed the state again: keep waiting
+                self._waiters.append(waiter)
+
+    # -- schedule -----------------------------------------------------------
+
+    def resetSchedule(self) -> None:
+        """Start the backoff schedule afresh and zero the attempt counter."""
+        self.attempt = 0
+        self._schedule = None
+
+    def _nextDelay(self) -> float:
+        try:
+            if self._schedule is None:
+                self._schedule = iter(self.owner.backoffSchedule().delays())
+            delay = float(next(self._schedule))
+            if not 0.0 <= delay < float("inf"):
+                raise ValueError(f"backoff produced an invalid delay: {delay!r}")
+        except Exception:
+            _log.failure(
+                "Backoff schedule failed; retrying in {delay}s", delay=FALLBACK_DELAY
+            )
+            self._schedule = None
+            delay = FALLBACK_DELAY
+        return delay
+
+    # -- inputs from the adapters -------------------------------------------
+
+    def start(self, driver: Driver) -> None:
+        """Begin trying with ``driver`` (the endpoint path's start)."""
+        self.driver = driver
+        if self.state in (S.IDLE, S.STOPPED):
+            self.resetSchedule()
+            self._beginOutage()
+            self._connectNow()
+
+    def attemptStarted(self, driver: Driver) -> None:
+        """
+        The path reports an attempt that has begun (on the connector path,
+        ``startedConnecting``); one we did not start ourselves, e.g. the first
+        ``reactor.connectTCP``, moves us to ``CONNECTING``.
+        """
+        self.driver = driver
+        if self.state is S.CONNECTING:
+            return
+        if self.state in (S.HANDSHAKING, S.CONNECTED):
+            _log.warn(
+                "A second connection attempt was started while {state}; ignored",
+                state=self.state.value,
+            )
+            return
+        if self.state in (S.IDLE, S.STOPPED):
+            self.resetSchedule()
+            self._beginOutage()
+        self._cancel("retry")
+        self._enterConnecting()
+
+    def _connectNow(self) -> None:
+        self._cancel("retry")
+        if self.closing is not None:
+            # One transport at a time: attempt once the old one has closed.
+            self.attemptAfterClose = True
+            return
+        if self.driver is None:
+            self._stop("gave up: no connector to retry with")
+            return
+        self._enterConnecting()
+        try:
+            self.driver.startAttempt()
+        except Exception:
+            if self.state is S.CONNECTING:
+                self.attemptFailed(Failure())
+
+    def _enterConnecting(self) -> None:
+        self._ensureMonitor()
+        self.attemptStartedAt = self.clock.seconds()
+        self.cancelReason = None
+        self._enter(S.CONNECTING)
+        timeout = self.owner.connectTimeout
+        if timeout:
+            self._call("connectTimeout", timeout, self._connectTimedOut)
+        self.notify()
+
+    def _connectTimedOut(self) -> None:
+        timeout = self.owner.connectTimeout
+        self._cancelAttempt(
+            Failure(ConnectTimeout(f"no connection within {timeout:g}s"))
+        )
+
+    def _cancelAttempt(self, reason: Failure | None) -> None:
+        """Cancel the attempt in flight; ``reason`` is what it failed with."""
+        self._cancel("connectTimeout")
+        self.cancelReason = reason
+        if self.driver is not None:
+            try:
+                self.driver.cancelAttempt()
+            except Exception:
+                _log.failure("Cancelling the connection attempt failed")
+        if reason is not None and self.state is S.CONNECTING:
+            # The path did not report the cancellation synchronously.
+            self.attemptFailed(reason)
+
+    def attemptFailed(self, reason: Failure) -> None:
+        """The transport attempt failed."""
+        if self.state is not S.CONNECTING:
+            return  # a cancelled attempt reporting back late
+        self._cancel("connectTimeout")
+        if self.cancelReason is not None:
+            reason, self.cancelReason = self.cancelReason, None
+        self._failed(reason)
+
+    def transportUp(self, protocol: Any) -> None:
+        """The transport is connected and ``connectionMade`` has returned."""
+        if self.state not in (S.CONNECTING, S.IDLE) or self.protocol is not None:
+            _log.info("Closing a connection made while {state}", state=self.state.value)
+            self._release(protocol, abort=True)
+            return
+        self._cancel("connectTimeout", "retry")
+        self._beginOutage()
+        self.protocol = protocol
+        self._enter(S.HANDSHAKING)
+        self.notify()
+        self._runHandshake(protocol)
+
+    def connectionLost(self, reason: Failure, protocol: Any = None) -> None:
+        """A transport was closed (``protocol`` when the path knows it)."""
+        current = self.protocol is not None and protocol in (None, self.protocol)
+        if current:
+            self._currentLost(reason)
+        elif self.closing is not None and protocol in (None, self.closing):
+            self._closed()
+        elif self.state is S.CONNECTING:
+            # connectionMade raised, or the transport died before we saw it.
+            self.attemptFailed(reason)
+
+    def _currentLost(self, reason: Failure) -> None:
+        self.protocol = None
+        self._cancel("uptime")
+        if self.state is S.HANDSHAKING:
+            self._cancelHandshake()
+            self._failed(reason)
+            return
+        # CONNECTED
+        self._beginOutage()
+        if self.stopRequested is not None:
+            self.lastFailure = reason
+            self._stop(self.stopRequested)
+            return
+        _log.warn(
+            "Connection to {target} lost: {reason}",
+            target=self._target(),
+            reason=_describe(reason),
+            failure=reason,
+        )
+        self._failed(reason)
+
+    def _closed(self) -> None:
+        self.closing = None
+        self._cancel("abort")
+        waiters, self._closedWaiters = self._closedWaiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+        if self.attemptAfterClose:
+            self.attemptAfterClose = False
+            if self.state in (S.WAITING, S.OFFLINE):
+                self._connectNow()
+
+    def _release(self, protocol: Any, abort: bool) -> None:
+        """Close ``protocol``'s transport and remember it until it is gone."""
+        if protocol is self.protocol:
+            self.protocol = None
+        self.closing = protocol
+        try:
+            if abort:
+                abortTransport(protocol)
+            else:
+                protocol.transport.loseConnection()
+                self._call("abort", CLOSE_TIMEOUT, lambda: abortTransport(protocol))
+        except Exception:
+            _log.failure("Closing the transport failed")
+
+    # -- handshake ----------------------------------------------------------
+
+    def _runHandshake(self, protocol: Any) -> None:
+        timeout = self.owner.handshakeTimeout
+        if timeout:
+            self._call("handshakeTimeout", timeout, self._handshakeTimedOut)
+        d = self.owner._startHandshake(protocol)
+        self._handshake = d
+        d.addBoth(self._handshakeFinished, d)
+
+    def _handshakeFinished(self, result: object, d: Deferred[Any]) -> None:
+        if d is not self._handshake:
+            return None  # cancelled: outcome no longer matters
+        self._handshake = None
+        self._cancel("handshakeTimeout")
+        if isinstance(result, Failure):
+            self._handshakeFailed(result)
+        else:
+            self._connected()
+        return None
+
+    def _handshakeTimedOut(self) -> None:
+        timeout = self.owner.handshakeTimeout
+        self._cancelHandshake()
+        self._handshakeFailed(
+            Failure(HandshakeTimeout(f"handshake did not finish within {timeout:g}s"))
+        )
+
+    def _cancelHandshake(self) -> None:
+        self._cancel("handshakeTimeout")
+        d, self._handshake = self._handshake, None
+        if d is not None:
+            d.cancel()
+
+    def _handshakeFailed(self, reason: Failure) -> None:
+        if self.state is not S.HANDSHAKING:
+            return
+        self._release(self.protocol, abort=True)
+        self._failed(reason)
+
+    def _connected(self) -> None:
+        if self.state is not S.HANDSHAKING or self.protocol is None:
+            return
+        now = self.clock.seconds()
+        self._enter(S.CONNECTED)
+        self.lastFailure = None
+        self._cancel("alert")
+        if self.outageSince is not None:
+            _log.info(
+                "Connected to {target} after an outage of {duration:.3f}s "
+                "({attempt} failed attempts)",
+                target=self._target(),
+                duration=now - self.outageSince,
+                attempt=self.attempt,
+            )
+            self.outageSince = None
+        else:
+            _log.info("Connected to {target}", target=self._target())
+        if self.owner.minUptime:
+            self._call("uptime", self.owner.minUptime, self._stayedUp)
+        else:
+            self.resetSchedule()
+        self.notify()
+        self._fireWaiters()
+
+    def _stayedUp(self) -> None:
+        self.resetSchedule()
+        self.notify()
+
+    # -- decisions ----------------------------------------------------------
+
+    def _failed(self, reason: Failure) -> None:
+        """An attempt failed or a connection ended: decide what follows."""
+        self.lastFailure = reason
+        self.attempt += 1
+        decision = self._decide(reason)
+        if isinstance(decision, GiveUp):
+            self._stop(decision.reason)
+            return
+        maxRetries = self.owner.maxRetries
+        if maxRetries is not None and self.attempt > maxRetries:
+            self._stop(f"gave up: maxRetries ({maxRetries}) exceeded")
+            return
+        if self.networkUp is False:
+            _log.warn(
+                "Attempt {attempt} to {target} failed: {reason}; network is down, "
+                "waiting for it",
+                attempt=self.attempt,
+                target=self._target(),
+                reason=_describe(reason),
+            )
+            self._enter(S.OFFLINE)
+            self.notify()
+            return
+        if isinstance(decision, ReconnectAfter):
+            delay = decision.delay
+        else:
+            delay = self._nextDelay()
+        _log.warn(
+            "Attempt {attempt} to {target} failed: {reason}; next attempt in "
+            "{delay:.3f}s",
+            attempt=self.attempt,
+            target=self._target(),
+            reason=_describe(reason),
+            delay=delay,
+        )
+        self._wait(delay)
+
+    def _decide(self, reason: Failure) -> Reconnect | ReconnectAfter | GiveUp:
+        try:
+            decision = self.owner.decide(reason, self.status)
+        except Exception:
+            _log.failure("Reconnect policy raised; reconnecting as scheduled")
+            return Reconnect()
+        if not isDecision(decision):
+            _log.error(
+                "Reconnect policy returned {decision!r}, not a Reconnect, "
+                "ReconnectAfter or GiveUp; reconnecting as scheduled",
+                decision=decision,
+            )
+            return Reconnect()
+        return decision
+
+    def _wait(self, delay: float) -> None:
+        self._enter(S.WAITING)
+        self.lastDelay = delay
+        self.owner.delay = delay
+        self.nextAttemptAt = self.clock.seconds() + delay
+        self._call("retry", delay, self._connectNow)
+        self.notify()
+
+    def _stop(self, reason: str) -> None:
+        self._cancel("retry", "connectTimeout", "uptime", "alert")
+        self.stopRequested = None
+        self.attemptAfterClose = False
+        self.outageSince = None
+        self._enter(S.STOPPED)
+        self.stopReason = reason
+        self._stopMonitor()
+        _log.warn(
+            "Stopped trying to connect to {target}: {reason}",
+            target=self._target(),
+            reason=reason,
+        )
+        self.notify()
+        self._fireWaiters()
+
+    # -- outage alerts --------------------------------------------------------
+
+    def _beginOutage(self) -> None:
+        if self.outageSince is not None:
+            return
+        self.outageSince = self.clock.seconds()
+        alertAfter = self.owner.alertAfter
+        if alertAfter is not None:
+            self._call("alert", alertAfter, self._alert)
+
+    def _alert(self) -> None:
+        since = self.outageSince
+        if since is None:  # pragma: no cover - cancelled with the outage
+            return
+        status = self.status
+        _log.critical(
+            "outage: no connection to {target} for {duration:.1f}s "
+            "({attempt} failed attempts, state {state}, last failure: {reason})",
+            log_event="outage",
+            target=self._target(),
+            duration=self.clock.seconds() - since,
+            attempt=status.attempt,
+            state=status.state.value,
+            reason=_describe(status.lastFailure),
+        )
+        every = self.owner.alertEvery
+        if every:
+            self._call("alert", every, self._alert)
+        try:
+            self.owner.outageAlert(status)
+        except Exception:
+            _log.failure("outageAlert() raised; ignored")
+
+    # -- controls ------------------------------------------------------------
+
+    def reconnectNow(self) -> Deferred[Any]:
+        """See ``ReconnectingFactory.reconnectNow``."""
+        self.stopRequested = None
+        if self.state is S.STOPPED:
+            self.resetSchedule()
+            self._beginOutage()
+            self._connectNow()
+        elif self.state in (S.WAITING, S.OFFLINE) or (
+            self.state is S.IDLE and self.driver is not None
+        ):
+            self._connectNow()
+        return self.whenConnected()
+
+    def scheduleRetry(self) -> None:
+        """RCF's ``retry()``: wait the schedule's next delay, then attempt."""
+        if self.state in (S.IDLE, S.WAITING, S.OFFLINE) and self.protocol is None:
+            self._wait(self._nextDelay())
+
+    def stopTrying(self, reason: str) -> None:
+        """See ``ReconnectingFactory.stopTrying``."""
+        if self.state is S.CONNECTED:
+            self.stopRequested = reason
+            return
+        if self.state is S.STOPPED:
+            return
+        self._abandonAttempt()
+        self._stop(reason)
+
+    def _dropAttempt(self) -> None:
+        """Cancel the attempt in flight without counting it as a failure."""
+        state, self.state = self.state, S.IDLE  # its reports are ignored
+        try:
+            self._cancelAttempt(None)
+        finally:
+            self.state = state
+
+    def _abandonAttempt(self) -> None:
+        if self.state is S.CONNECTING:
+            self._dropAttempt()
+        elif self.state is S.HANDSHAKING:
+            self._cancelHandshake()
+            self._release(self.protocol, abort=True)
+
+    def giveUp(self, reason: str) -> Deferred[None]:
+        """See ``ReconnectingFactory.giveUp``."""
+        if self.state is S.CONNECTED:
+            self._cancel("uptime")
+            self._release(self.protocol, abort=False)
+        elif self.state is not S.STOPPED:
+            self._abandonAttempt()
+        if self.state is not S.STOPPED or self.stopReason != reason:
+            self._stop(reason)
+        if self.closing is None:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._closedWaiters.append(waiter)
+        return waiter
+
+    def serverEnded(self, error: Kicked | RetryLater) -> None:
+        """``kicked()`` / ``retryLater()``: close and decide on ``error``."""
+        if self.state not in (S.HANDSHAKING, S.CONNECTED):
+            _log.warn(
+                "Ignoring {error} received while {state} (not connected)",
+                error=str(error),
+                state=self.state.value,
+            )
+            return
+        _log.warn(
+            "Server ended the connection to {target}: {error}",
+            target=self._target(),
+            error=str(error),
+        )
+        if self.state is S.HANDSHAKING:
+            self._cancelHandshake()
+        self._cancel("uptime")
+        self._release(self.protocol, abort=False)
+        self._beginOutage()
+        self._failed(Failure(error))
+
+    # -- network -------------------------------------------------------------
+
+    def _ensureMonitor(self) -> None:
+        monitor = self.owner.networkMonitor
+        if monitor is None or self._unwatchNetwork is not None:
+            return
+        self._unwatchNetwork = monitor.addObserver(self.networkChanged)
+        try:
+            monitor.start()
+        except Exception:
+            _log.failure("Network monitor failed to start; ignoring it")
+        self.networkUp = monitor.isUp
+
+    def _stopMonitor(self) -> None:
+        monitor = self.owner.networkMonitor
+        unwatch, self._unwatchNetwork = self._unwatchNetwork, None
+        if monitor is None or unwatch is None:
+            return
+        unwatch()
+        try:
+            monitor.stop()
+        except Exception:
+            _log.failure("Network monitor failed to stop")
+
+    def networkChanged(self, up: bool | None) -> None:
+        """The network monitor reports ``up`` (``None``: it cannot tell)."""
+        previous, self.networkUp = self.networkUp, up
+        if up is previous:
+            return
+        now = self.clock.seconds()
+        if up is False:
+            _log.info("Network is down")
+            if self.state is S.WAITING:
+                self._cancel("retry")
+                self._enter(S.OFFLINE)
+            elif self.state is S.CONNECTING:
+                self._dropAttempt()
+                self._enter(S.OFFLINE)
+            self.notify()
+            return
+        if up is None:
+            if self.state is S.OFFLINE:
+                self._wait(self._nextDelay())
+            else:
+                self.notify()
+            return
+        self.networkChangedAt = now
+        _log.info("Network is up")
+        stale = self.state is S.CONNECTING and self.attemptStartedAt <= now
+        if self.state in (S.WAITING, S.OFFLINE) or stale:
+            if stale:
+                self._dropAttempt()
+            self.resetSchedule()
+            self._wait(self.owner.rng.uniform(0.0, self.owner.networkUpJitter))
+        else:
+            self.notify()
+
+    # -- misc ----------------------------------------------------------------
+
+    def _target(self) -> str:
+        if self.driver is None:
+            return "(not started)"
+        try:
+            return self.driver.describe()
+        except Exception:
+            return repr(self.driver)
+
+
+def _describe(reason: Failure | None) -> str:
+    """A one-line reason for logs: the error's type and message, no traceback."""
+    if reason is None:
+        return "none"
+    error = reason.value
+    text = str(error)
+    if isinstance(error, CancelledError) and not text:
+        return "cancelled"
+    name = type(error).__name__
+    return f"{name}: {text}" if text else name

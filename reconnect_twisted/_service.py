@@ -1,0 +1,136 @@
+"""
+``ReconnectingService``: the endpoint-path adapter onto the same state machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+
+from ._factory import ReconnectingFactory
+from ._machine import Machine
+
+__all__ = ["ReconnectingService"]
+
+
+class _EndpointFactory(Factory):
+    """
+    What the endpoint sees: builds the application's protocol through the
+    reconnecting factory, and reports its ``connectionLost`` to the machine
+    (endpoints have no ``clientConnectionLost``).
+    """
+
+    def __init__(self, factory: ReconnectingFactory) -> None:
+        self.factory = factory
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
+        """Build through the reconnecting factory and watch the loss."""
+        protocol = self.factory.buildProtocol(addr)
+        if protocol is not None:
+            _reportLoss(protocol, self.factory._machine)
+        return protocol
+
+    def doStart(self) -> None:
+        """Forward to the reconnecting factory."""
+        cast(Any, self.factory).doStart()
+
+    def doStop(self) -> None:
+        """Forward to the reconnecting factory."""
+        cast(Any, self.factory).doStop()
+
+
+def _reportLoss(protocol: Protocol, machine: Machine) -> None:
+    original = protocol.connectionLost
+
+    def connectionLost(reason: Failure) -> None:
+        del vars(protocol)["connectionLost"]
+        try:
+            original(reason)
+        finally:
+            machine.connectionLost(reason, protocol)
+
+    vars(protocol)["connectionLost"] = connectionLost
+
+
+class _EndpointDriver:
+    """
+    Makes attempts through an ``IStreamClientEndpoint``.
+    """
+
+    def __init__(self, endpoint: IStreamClientEndpoint, factory: ReconnectingFactory):
+        self.endpoint = endpoint
+        self.factory = factory
+        self._attempt: Deferred[Any] | None = None
+
+    def startAttempt(self) -> None:
+        """``endpoint.connect()``; its failure is reported to the machine."""
+        d = self.endpoint.connect(_EndpointFactory(self.factory))
+        self._attempt = d
+
+        def done(result: object) -> None:
+            if self._attempt is d:
+                self._attempt = None
+                if isinstance(result, Failure):
+                    self.factory._machine.attemptFailed(result)
+
+        d.addBoth(done)
+
+    def cancelAttempt(self) -> None:
+        """Cancel the endpoint's Deferred in flight."""
+        d, self._attempt = self._attempt, None
+        if d is not None:
+            d.cancel()
+
+    def describe(self) -> str:
+        """The endpoint, for logs."""
+        for attributes in (("_host", "_port"), ("_hostStr", "_port")):
+            values = [getattr(self.endpoint, name, None) for name in attributes]
+            if None not in values:
+                return f"{values[0]}:{values[1]}"
+        path = getattr(self.endpoint, "_path", None)
+        return str(path) if path is not None else repr(self.endpoint)
+
+
+class ReconnectingService(Service):
+    """
+    An ``IService`` that keeps ``factory`` connected over ``endpoint`` (any
+    ``IStreamClientEndpoint``: TCP, TLS, UNIX, ``HostnameEndpoint``,
+    ``clientFromString``). The same states, decisions and events happen as
+    on the connector path.
+
+    :param endpoint: where to connect.
+    :param factory: the :class:`~reconnect_twisted.ReconnectingFactory`.
+    """
+
+    def __init__(
+        self, endpoint: IStreamClientEndpoint, factory: ReconnectingFactory
+    ) -> None:
+        if not callable(getattr(endpoint, "connect", None)):
+            raise TypeError(
+                f"endpoint must provide IStreamClientEndpoint, not {endpoint!r}"
+            )
+        if not isinstance(factory, ReconnectingFactory):
+            raise TypeError(f"factory must be a ReconnectingFactory, not {factory!r}")
+        self.endpoint = endpoint
+        self.factory = factory
+
+    def startService(self) -> None:
+        """Start trying to connect."""
+        Service.startService(cast(Any, self))
+        self.factory._machine.start(_EndpointDriver(self.endpoint, self.factory))
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Give up; the Deferred fires once the connection is closed.
+        """
+        Service.stopService(cast(Any, self))
+        return self.factory.giveUp("service stopped")
+
+    def whenConnected(self) -> Deferred[Any]:
+        """The factory's :meth:`~ReconnectingFactory.whenConnected`."""
+        return self.factory.whenConnected()

@@ -1,0 +1,41 @@
+"""
+Argument checks shared by every public constructor: each error names the
+argument it is about.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def checkDelay(name: str, value: Any, *, allowNone: bool = False) -> float:
+    """
+    Return ``value`` as a float if it is a finite number ``>= 0``.
+
+    :raises TypeError: if ``value`` is not a real number (bools are refused).
+    :raises ValueError: if ``value`` is negative, NaN or infinite.
+    """
+    if value is None and allowNone:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {value!r}")
+    result = float(value)
+    if math.isnan(result) or math.isinf(result) or result < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
+    return result
+
+
+def checkFraction(name: str, value: Any) -> float:
+    """
+    Return ``value`` as a float if it lies in ``[0, 1]``.
+
+    :raises TypeError: if ``value`` is not a real number.
+    :raises ValueError: if ``value`` is outside ``[0, 1]`` or NaN.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number in [0, 1], not {value!r}")
+    result = float(value)
+    if not 0.0 <= result <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], not {value!r}")
+    return result

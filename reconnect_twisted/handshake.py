@@ -1,0 +1,161 @@
+"""
+The business handshake: what must succeed, after the transport is up, for a
+connection to count as established (login, auth, subscribe, ...).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    ensureDeferred,
+    maybeDeferred,
+)
+from twisted.internet.interfaces import IReactorTime
+
+from ._errors import HandshakeRejected, HandshakeTimeout, ReconnectError
+from ._validate import checkDelay
+
+__all__ = ["HandshakeStepError", "HandshakeSteps", "callHandshake"]
+
+Step = Callable[[Any], Any]
+
+
+class HandshakeStepError(ReconnectError):
+    """
+    A step of :class:`HandshakeSteps` failed with an unexpected error.
+
+    :ivar step: the name of the step that failed.
+    :ivar original: the exception it failed with.
+    """
+
+    def __init__(self, step: str, original: BaseException) -> None:
+        super().__init__(f"handshake step {step!r} failed: {original!r}")
+        self.step = step
+        self.original = original
+
+
+def callHandshake(function: Callable[..., Any], *args: Any) -> Deferred[Any]:
+    """
+    Call a handshake (or step) and return a Deferred of its outcome: ``None``
+    and Deferreds are taken as they are, coroutines are run with
+    :func:`ensureDeferred`, a synchronous exception becomes a failed Deferred.
+
+    :raises: never; any other return value fails the Deferred with
+        :class:`TypeError`.
+    """
+
+    def call() -> Any:
+        result = function(*args)
+        if result is None or isinstance(result, Deferred):
+            return result
+        if inspect.isawaitable(result):
+            return ensureDeferred(_await(result))
+        raise TypeError(
+            f"handshake {function!r} returned {type(result).__name__}, "
+            f"expected None, a Deferred or a coroutine"
+        )
+
+    return maybeDeferred(call)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _stepName(step: Step | tuple[str, Step]) -> tuple[str, Step]:
+    if isinstance(step, tuple):
+        name, function = step
+        if not isinstance(name, str) or not callable(function):
+            raise TypeError(f"a named step must be (str, callable), not {step!r}")
+        return name, function
+    if not callable(step):
+        raise TypeError(f"steps must be callables or (name, callable), not {step!r}")
+    return getattr(step, "__name__", repr(step)), step
+
+
+class HandshakeSteps:
+    """
+    A ready-made handshake that runs several steps in order, each
+    ``(protocol) -> Deferred | None`` (or a coroutine function), each under
+    its own timeout.
+
+    >>> login = HandshakeSteps(("login", sendLogin), ("join", joinRoom),
+    ...                        stepTimeout=10.0)  # doctest: +SKIP
+
+    A failure says which step failed: :class:`HandshakeTimeout` and
+    :class:`HandshakeRejected` name the step in their reason (and keep their
+    type, so ``permanent=True`` still makes the default policy give up);
+    anything else is wrapped in :class:`HandshakeStepError`.
+
+    :param steps: callables, or ``(name, callable)`` pairs.
+    :param stepTimeout: seconds each step may take, or ``None`` for no
+        per-step limit (the factory's ``handshakeTimeout`` still applies to
+        the whole handshake).
+    """
+
+    def __init__(
+        self, *steps: Step | tuple[str, Step], stepTimeout: float | None = None
+    ):
+        if not steps:
+            raise ValueError("steps: HandshakeSteps needs at least one step")
+        self.steps = [_stepName(step) for step in steps]
+        self.stepTimeout = (
+            None if stepTimeout is None else checkDelay("stepTimeout", stepTimeout)
+        )
+
+    def run(self, protocol: Any, clock: IReactorTime) -> Deferred[None]:
+        """
+        Run the steps against ``protocol``, timing them with ``clock``.
+        Cancelling the result cancels the running step.
+        """
+        return ensureDeferred(self._run(protocol, clock))
+
+    async def _run(self, protocol: Any, clock: IReactorTime) -> None:
+        for name, function in self.steps:
+            step = callHandshake(function, protocol)
+            if self.stepTimeout is not None:
+                step.addTimeout(self.stepTimeout, clock)
+            try:
+                await step
+            except HandshakeRejected as e:
+                error = HandshakeRejected(f"step {name!r}: {e.reason}", e.permanent)
+                error.step = name  # type: ignore[attr-defined]
+                raise error from e
+            except (CancelledError, Exception) as e:
+                raise self._stepFailure(name, e, step) from e
+
+    def _stepFailure(
+        self, name: str, error: BaseException, step: Deferred[Any]
+    ) -> BaseException:
+        from twisted.internet.defer import TimeoutError as DeferredTimeout
+
+        if isinstance(error, DeferredTimeout):
+            timeout = HandshakeTimeout(
+                f"handshake step {name!r} timed out after {self.stepTimeout:g}s"
+            )
+            timeout.step = name  # type: ignore[attr-defined]
+            return timeout
+        if isinstance(error, ReconnectError | CancelledError):
+            return error
+        return HandshakeStepError(name, error)
+
+    def __call__(self, protocol: Any) -> Deferred[None]:
+        """
+        Run the steps, with the protocol's factory's clock (the global reactor
+        if it has none).
+        """
+        clock = getattr(getattr(protocol, "factory", None), "clock", None)
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = reactor
+        return self.run(protocol, clock)
+
+    def __repr__(self) -> str:
+        names = ", ".join(name for name, _ in self.steps)
+        return f"HandshakeSteps({names}, stepTimeout={self.stepTimeout!r})"
