@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import random
+import socket
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -118,6 +119,13 @@ class ReconnectingFactory(ReconnectingClientFactory):
         (``None``: never).
     :param alertEvery: seconds between repeated alerts (0: only once).
     :param rng: randomness for ``networkUpJitter`` and the default schedule.
+    :param keepAlive: ``(idle, interval, count)`` for TCP keepalive on every
+        connection, so that a peer that vanished under an idle connection is
+        noticed in about ``idle + interval * count`` seconds instead of TCP's
+        ~2 hours; ``None`` leaves the socket as it is.
+    :param userTimeout: ``TCP_USER_TIMEOUT`` in seconds (Linux): how long sent
+        data may stay unacknowledged before the connection is dropped;
+        ``None`` leaves it alone.
     """
 
     connectTimeout: float = 30.0
@@ -130,6 +138,8 @@ class ReconnectingFactory(ReconnectingClientFactory):
     networkMonitor: Any = None
     backoff: IBackoff | None = None
     rng: random.Random
+    keepAlive: tuple[float, float, int] | None = (5.0, 2.0, 3)
+    userTimeout: float | None = 15.0
     noisy = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -154,6 +164,8 @@ class ReconnectingFactory(ReconnectingClientFactory):
         alertAfter: float | None = 60.0,
         alertEvery: float = 600.0,
         rng: random.Random | None = None,
+        keepAlive: tuple[float, float, int] | None = (5.0, 2.0, 3),
+        userTimeout: float | None = 15.0,
     ) -> None:
         if rng is not None and not isinstance(rng, random.Random):
             raise TypeError(f"rng must be a random.Random, not {rng!r}")
@@ -186,6 +198,24 @@ class ReconnectingFactory(ReconnectingClientFactory):
             None if alertAfter is None else checkDelay("alertAfter", alertAfter)
         )
         self.alertEvery = checkDelay("alertEvery", alertEvery)
+        if keepAlive is not None:
+            if not isinstance(keepAlive, tuple) or len(keepAlive) != 3:
+                raise TypeError(
+                    f"keepAlive must be (idle, interval, count) or None, "
+                    f"not {keepAlive!r}"
+                )
+            idle, interval, count = keepAlive
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ValueError(f"keepAlive count must be an int >= 1, not {count!r}")
+            keepAlive = (
+                checkDelay("keepAlive idle", idle),
+                checkDelay("keepAlive interval", interval),
+                count,
+            )
+        self.keepAlive = keepAlive
+        self.userTimeout = (
+            None if userTimeout is None else checkDelay("userTimeout", userTimeout)
+        )
 
     # -- the machine ----------------------------------------------------------
 
@@ -269,6 +299,44 @@ class ReconnectingFactory(ReconnectingClientFactory):
         Build the application's protocol (``self.protocol``), as any factory.
         """
         return cast("Protocol | None", super().buildProtocol(addr))
+
+    def _configureTransport(self, transport: Any) -> None:
+        """
+        Turn on TCP keepalive and ``TCP_USER_TIMEOUT`` on ``transport``'s
+        socket, where it has one and the platform has the options.
+        """
+        getHandle = getattr(transport, "getHandle", None)
+        handle = getHandle() if getHandle is not None else None
+        if not isinstance(handle, socket.socket) or handle.type != socket.SOCK_STREAM:
+            return
+        if handle.family not in (socket.AF_INET, socket.AF_INET6):
+            return
+        options: list[tuple[int, int, int]] = []
+        if self.keepAlive is not None:
+            idle, interval, count = self.keepAlive
+            options.append((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1))
+            for name, value in (
+                ("TCP_KEEPIDLE", idle),
+                ("TCP_KEEPINTVL", interval),
+                ("TCP_KEEPCNT", count),
+            ):
+                if hasattr(socket, name):
+                    options.append(
+                        (socket.IPPROTO_TCP, getattr(socket, name), max(1, int(value)))
+                    )
+        if self.userTimeout is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+            options.append(
+                (
+                    socket.IPPROTO_TCP,
+                    socket.TCP_USER_TIMEOUT,
+                    int(self.userTimeout * 1000),
+                )
+            )
+        for level, option, value in options:
+            try:
+                handle.setsockopt(level, option, value)
+            except OSError:
+                _log.failure("Could not set socket option {option}", option=option)
 
     def _startHandshake(self, protocol: Any) -> Deferred[Any]:
         hook = self._handshakeHook if "_handshakeHook" in self.__dict__ else None

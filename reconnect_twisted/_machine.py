@@ -36,6 +36,9 @@ _log = Logger(namespace="reconnect_twisted")
 CLOSE_TIMEOUT = 5.0
 #: Delay used when a backoff schedule itself fails (raises or ends).
 FALLBACK_DELAY = 5.0
+#: A network-up within this many seconds of the last one that reset the
+#: schedule does not reset it again (a flapping link must not cause a storm).
+NETWORK_UP_COOLDOWN = 10.0
 
 
 class Driver(Protocol):
@@ -93,7 +96,7 @@ class Machine:
         self.stopRequested: str | None = None  # stopTrying() while CONNECTED
         self.cancelReason: Failure | None = None
         self.attemptAfterClose = False
-        self.networkChangedAt: float | None = None
+        self.networkResetAt: float | None = None
         self.attemptStartedAt = 0.0
         self.outageSince: float | None = None
 
@@ -337,6 +340,7 @@ class Machine:
             return
         self._cancel("connectTimeout", "retry")
         self._beginOutage()
+        self.owner._configureTransport(protocol.transport)
         self.protocol = protocol
         self._enter(S.HANDSHAKING)
         self.notify()
@@ -706,16 +710,26 @@ class Machine:
             else:
                 self.notify()
             return
-        self.networkChangedAt = now
+        if previous is not False:
+            self.notify()  # first news from the monitor: nothing to recover
+            return
         _log.info("Network is up")
-        stale = self.state is S.CONNECTING and self.attemptStartedAt <= now
-        if self.state in (S.WAITING, S.OFFLINE) or stale:
-            if stale:
-                self._dropAttempt()
-            self.resetSchedule()
-            self._wait(self.owner.rng.uniform(0.0, self.owner.networkUpJitter))
-        else:
+        if self.state not in (S.WAITING, S.OFFLINE, S.CONNECTING):
             self.notify()
+            return
+        last = self.networkResetAt
+        if last is not None and now - last < NETWORK_UP_COOLDOWN:
+            # Flapping: no schedule reset, no extra attempt; just resume.
+            if self.state is S.OFFLINE:
+                self._wait(self._nextDelay())
+            else:
+                self.notify()
+            return
+        self.networkResetAt = now
+        if self.state is S.CONNECTING:
+            self._dropAttempt()  # it began before the network came back
+        self.resetSchedule()
+        self._wait(self.owner.rng.uniform(0.0, self.owner.networkUpJitter))
 
     # -- misc ----------------------------------------------------------------
 

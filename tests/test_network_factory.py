@@ -1,0 +1,220 @@
+"""
+The factory's reaction to a network monitor, and its socket options.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from reconnect_twisted import (
+    ConnectionState,
+    ExponentialBackoff,
+    FixedBackoff,
+    GaveUp,
+    ManualNetworkMonitor,
+)
+from reconnect_twisted.testing import FakeConnector
+
+from .test_factory import AppFactory
+
+S = ConnectionState
+
+
+class NetworkAwarenessTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.monitor = ManualNetworkMonitor(isUp=True)
+
+    def make(self, **kw: Any) -> FakeConnector:
+        kw.setdefault("backoff", ExponentialBackoff(2, 2, 60, jitter=0))
+        kw.setdefault("alertAfter", None)
+        self.factory = AppFactory(clock=self.clock, networkMonitor=self.monitor, **kw)
+        self.connector = FakeConnector(self.factory, self.clock)
+        self.connector.connect()
+        return self.connector
+
+    def failUntilDelay(self, delay: float) -> None:
+        while True:
+            self.connector.fail()
+            status = self.factory.status
+            assert status.nextAttemptAt is not None
+            if status.nextAttemptAt - self.clock.seconds() >= delay:
+                return
+            self.clock.advance(status.nextAttemptAt - self.clock.seconds())
+
+    def finish(self) -> None:
+        self.factory.giveUp()
+        self.clock.advance(0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_networkUpCutsLongBackoff(self) -> None:
+        """When the network returns during a 32 s wait, we try within the jitter."""
+        connector = self.make(networkUpJitter=0.25)
+        self.failUntilDelay(32)
+        self.assertEqual(self.factory.status.attempt, 5)
+        self.monitor.setUp(False)
+        self.assertEqual(self.factory.status.state, S.OFFLINE)
+        self.assertIs(self.factory.status.networkUp, False)
+        self.assertIsNone(self.factory.status.nextAttemptAt)
+        self.clock.advance(5)
+        self.monitor.setUp(True)
+        status = self.factory.status
+        self.assertEqual(status.state, S.WAITING)
+        self.assertEqual(status.attempt, 0)
+        assert status.nextAttemptAt is not None
+        delay = status.nextAttemptAt - self.clock.seconds()
+        self.assertTrue(0 <= delay <= 0.25, delay)
+        attempts = connector.attempts
+        self.clock.advance(0.25)
+        self.assertEqual(connector.attempts, attempts + 1)
+        # The schedule starts afresh.
+        connector.fail()
+        self.assertEqual(self.factory.status.nextAttemptAt, self.clock.seconds() + 2)
+        self.finish()
+
+    def test_offlineSpendsNoAttempts(self) -> None:
+        """When the network is down, no attempt is made, however long."""
+        connector = self.make()
+        connector.fail()
+        self.monitor.setUp(False)
+        self.clock.advance(10_000)
+        self.assertEqual(connector.attempts, 1)
+        self.assertEqual(self.factory.status.state, S.OFFLINE)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.finish()
+
+    def test_failureWhileDownGoesOffline(self) -> None:
+        """When a connection is lost while the network is down, we go OFFLINE."""
+        connector = self.make()
+        connector.succeed()
+        self.monitor.setUp(False)
+        self.assertEqual(self.factory.status.state, S.CONNECTED)
+        connector.drop()
+        self.assertEqual(self.factory.status.state, S.OFFLINE)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.finish()
+
+    def test_downCancelsAttemptInFlight(self) -> None:
+        """When the network goes down mid-attempt, the attempt is not counted."""
+        connector = self.make()
+        self.monitor.setUp(False)
+        self.assertEqual(connector.stoppedConnecting, 1)
+        self.assertEqual(self.factory.status.state, S.OFFLINE)
+        self.assertEqual(self.factory.status.attempt, 0)
+        self.finish()
+
+    def test_upReplacesStaleAttempt(self) -> None:
+        """When the network returns while an old attempt hangs, it is replaced."""
+        connector = self.make(networkUpJitter=0)
+        self.monitor.setUp(False)
+        waiter = self.factory.reconnectNow()  # the user insists while offline
+        self.assertEqual(connector.state, "connecting")
+        self.monitor.setUp(True)
+        self.assertEqual(connector.stoppedConnecting, 2)
+        self.assertEqual(self.factory.status.state, S.WAITING)
+        self.clock.advance(0)
+        self.assertEqual(connector.attempts, 3)
+        self.finish()
+        self.failureResultOf(waiter, GaveUp)
+
+    def test_flappingNoStorm(self) -> None:
+        """When the link flaps every 0.5 s for a minute, there is no storm."""
+        connector = self.make(networkUpJitter=0)
+        for _ in range(120):
+            if connector.state == "connecting":
+                connector.fail()
+            self.monitor.setUp(False)
+            self.clock.advance(0.25)
+            self.monitor.setUp(True)
+            self.clock.advance(0.25)
+        # The first attempt, then one per 10 s cooldown (t=0.25, 10.25, ...,
+        # 50.25): each flap inside the cooldown only resumes the schedule,
+        # whose growing delay the next "down" cancels.
+        self.assertEqual(connector.attempts, 7)
+        self.finish()
+
+    def test_monitorStartedAndStopped(self) -> None:
+        """When the factory starts and stops, so does the monitor."""
+        started: list[str] = []
+
+        class Monitor(ManualNetworkMonitor):
+            def start(self) -> None:
+                started.append("start")
+                super().start()
+
+            def stop(self) -> None:
+                started.append("stop")
+                super().stop()
+
+        self.monitor = Monitor()
+        self.make()
+        self.assertEqual(started, ["start"])
+        self.finish()
+        self.assertEqual(started, ["start", "stop"])
+        waiter = self.factory.reconnectNow()
+        self.assertEqual(started, ["start", "stop", "start"])
+        self.finish()
+        self.failureResultOf(waiter, GaveUp)
+
+    def test_unknownNetworkActsWithoutMonitor(self) -> None:
+        """When the monitor cannot tell (None), OFFLINE resumes the schedule."""
+        connector = self.make(backoff=FixedBackoff(3))
+        self.monitor.setUp(False)
+        connector_attempts = connector.attempts
+        self.factory._machine.networkChanged(None)
+        self.assertEqual(self.factory.status.state, S.WAITING)
+        self.assertEqual(self.factory.status.nextAttemptAt, 3.0)
+        self.clock.advance(3)
+        self.assertEqual(connector.attempts, connector_attempts + 1)
+        self.finish()
+
+
+class SocketOptionTests(SynchronousTestCase):
+    def test_keepAliveAndUserTimeout(self) -> None:
+        """When a TCP transport comes up, keepalive and user timeout are set."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+
+        class Transport:
+            def getHandle(self) -> socket.socket:
+                return sock
+
+        factory = AppFactory(keepAlive=(3, 1, 4), userTimeout=7.5)
+        factory._configureTransport(Transport())
+        self.assertEqual(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE), 1)
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            tcp = socket.IPPROTO_TCP
+            self.assertEqual(sock.getsockopt(tcp, socket.TCP_KEEPIDLE), 3)
+            self.assertEqual(sock.getsockopt(tcp, socket.TCP_KEEPINTVL), 1)
+            self.assertEqual(sock.getsockopt(tcp, socket.TCP_KEEPCNT), 4)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            self.assertEqual(
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT), 7500
+            )
+
+    def test_disabled(self) -> None:
+        """When keepAlive is None, the socket is left alone."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+
+        class Transport:
+            def getHandle(self) -> socket.socket:
+                return sock
+
+        AppFactory(keepAlive=None, userTimeout=None)._configureTransport(Transport())
+        self.assertEqual(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE), 0)
+
+    def test_badKeepAlive(self) -> None:
+        """When keepAlive is malformed, the error names it."""
+        for value, kind in [
+            ((1, 2), TypeError),
+            ((1, 2, 0), ValueError),
+            ((-1, 2, 3), ValueError),
+        ]:
+            with self.assertRaises(kind) as e:
+                AppFactory(keepAlive=value)  # type: ignore[arg-type]
+            self.assertIn("keepAlive", str(e.exception))
