@@ -26,9 +26,9 @@ class ObservableMonitor:
     def __init__(self, isUp: bool | None = None) -> None:
         #: ``True``/``False`` for up/down, ``None`` while unknown.
         self.isUp: bool | None = isUp
-        self._observers: dict[object, Callable[[bool], None]] = {}
+        self._observers: dict[object, Callable[[bool | None], None]] = {}
 
-    def addObserver(self, callback: Callable[[bool], None]) -> Callable[[], None]:
+    def addObserver(self, callback: Callable[[bool | None], None]) -> Callable[[], None]:
         """
         Call ``callback(isUp)`` on every change of :attr:`isUp` to ``True`` or
         ``False``.

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         def stop(self) -> None:
             """Stop watching."""
 
-        def addObserver(self, callback: Callable[[bool], None]) -> Callable[[], None]:
+        def addObserver(self, callback: Callable[[bool | None], None]) -> Callable[[], None]:
             """Observe transitions."""
             raise NotImplementedError
 
@@ -65,7 +65,7 @@ else:
             """
 
         def addObserver(
-            callback: Callable[[bool], None],
+            callback: Callable[[bool | None], None],
         ) -> Callable[[], None]:
             """
             Call ``callback(isUp)`` synchronously on every change of
@@ -74,6 +74,6 @@ else:
             not on :meth:`stop`). An observer that raises is logged and does
             not affect the other observers.
 
-            :param callback: ``Callable[[bool], None]``.
+            :param callback: ``Callable[[bool | None], None]``.
             :return: a callable that removes the observer (idempotent).
             """
