@@ -1,0 +1,187 @@
+"""
+The ``reconnect-demo`` twistd plugin: a reconnecting line-protocol client
+(the demo's ``LOGIN``/``JOIN`` client) run as a service against an endpoint.
+
+``twistd -n reconnect-demo --connect tcp:host=127.0.0.1:port=8765``
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any, cast
+
+from twisted.application.service import IService, MultiService
+from twisted.internet.endpoints import clientFromString
+from twisted.logger import Logger
+from twisted.python import usage
+
+from ._service import ReconnectingService
+from ._status import ConnectionStatus
+from .backoff import DecorrelatedBackoff, ExponentialBackoff, FixedBackoff, IBackoff
+
+__all__ = ["Options", "makeService"]
+
+_log = Logger(namespace="reconnect_twisted.twistd")
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number >= 0 or number == float("inf"):
+        raise ValueError(f"must be a finite number >= 0, not {value!r}")
+    return number
+
+
+class Options(usage.Options):
+    """
+    Command-line options of ``twistd reconnect-demo``.
+    """
+
+    synopsis = "--connect ENDPOINT [options]"
+    longdesc = (
+        "Keep a logged-in connection to a reconnect_twisted demo/chat server "
+        "(LOGIN user password, then JOIN room) over any client endpoint "
+        "description (tcp:, tls:, unix:), reconnecting by itself. Every state "
+        "change is logged. The password is read from --credentials FILE "
+        "(one line 'user:password') and never logged."
+    )
+    optParameters = [
+        ["connect", "c", None, "Client endpoint description, e.g. tcp:127.0.0.1:8765."],
+        ["user", "u", "demo", "Account to log in as (when no --credentials)."],
+        ["credentials", None, None, "File with one line 'user:password'."],
+        ["room", "r", None, "Room to join after logging in (a 2-step handshake)."],
+        [
+            "backoff",
+            "b",
+            "exponential",
+            "Schedule: fixed, exponential or decorrelated.",
+        ],
+        ["interval", None, 3.0, "fixed: seconds between attempts.", _positive],
+        [
+            "initial-delay",
+            None,
+            2.0,
+            "exponential/decorrelated: first delay.",
+            _positive,
+        ],
+        ["max-delay", None, 60.0, "exponential/decorrelated: the cap.", _positive],
+        ["jitter", None, 0.8, "exponential: jitter fraction in [0, 1].", _positive],
+        ["connect-timeout", None, 30.0, "Seconds per transport attempt.", _positive],
+        [
+            "handshake-timeout",
+            None,
+            30.0,
+            "Seconds for the login handshake.",
+            _positive,
+        ],
+        [
+            "alert-after",
+            None,
+            60.0,
+            "Seconds of outage before a critical alert.",
+            _positive,
+        ],
+    ]
+    optFlags = [
+        ["no-network-monitor", None, "Do not watch the OS's network state."],
+    ]
+
+    def postOptions(self) -> None:
+        """Check the options together; read the credentials file."""
+        if not self["connect"]:
+            raise usage.UsageError("--connect ENDPOINT is required")
+        if self["backoff"] not in ("fixed", "exponential", "decorrelated"):
+            raise usage.UsageError(
+                f"--backoff must be fixed, exponential or decorrelated, "
+                f"not {self['backoff']!r}"
+            )
+        if self["jitter"] > 1:
+            raise usage.UsageError("--jitter must be in [0, 1]")
+        self["password"] = ""
+        if self["credentials"]:
+            try:
+                line = Path(self["credentials"]).read_text("utf-8").strip()
+            except OSError as e:
+                raise usage.UsageError(f"--credentials: {e.strerror}") from e
+            user, sep, password = line.partition(":")
+            if not sep or not user:
+                raise usage.UsageError("--credentials: expected one line user:password")
+            self["user"], self["password"] = user, password
+
+    def backoff(self) -> IBackoff:
+        """The schedule the options describe."""
+        if self["backoff"] == "fixed":
+            return FixedBackoff(self["interval"])
+        if self["backoff"] == "decorrelated":
+            return DecorrelatedBackoff(self["initial-delay"], self["max-delay"])
+        return ExponentialBackoff(
+            self["initial-delay"], 2.0, self["max-delay"], self["jitter"]
+        )
+
+
+def _logStatus(status: ConnectionStatus) -> None:
+    _log.info(
+        "state={state} attempt={attempt} nextAttemptAt={next} reason={reason}",
+        state=status.state.value,
+        attempt=status.attempt,
+        next=status.nextAttemptAt,
+        reason=status.stopReason
+        or (status.lastFailure.getErrorMessage() if status.lastFailure else None),
+    )
+
+
+class _GracefulService(MultiService):
+    """
+    Treats SIGTERM as an ordinary shutdown request: the services stop (the
+    connection is closed cleanly) and twistd exits with status 0, where plain
+    twistd would re-raise the signal once stopped.
+    """
+
+    def __init__(self) -> None:
+        cast(Any, MultiService).__init__(self)
+
+    def startService(self) -> None:
+        """Start the children; take over SIGTERM once the reactor runs."""
+        from twisted.internet import reactor
+
+        MultiService.startService(self)
+        cast(Any, reactor).callWhenRunning(self._takeSigterm)
+
+    def _takeSigterm(self) -> None:
+        from twisted.internet import reactor
+
+        def onSigterm(signum: int, frame: object) -> None:
+            _log.info("SIGTERM: stopping")
+            cast(Any, reactor).callFromThread(cast(Any, reactor).stop)
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, onSigterm)
+
+
+def makeService(options: Options) -> IService:
+    """
+    Build the service: a :class:`ReconnectingService` running the demo
+    client factory over the ``--connect`` endpoint.
+    """
+    from twisted.internet import reactor
+
+    from ._demo.client import DemoClientFactory
+    from .network import defaultNetworkMonitor
+
+    monitor: Any = None if options["no-network-monitor"] else defaultNetworkMonitor()
+    factory = DemoClientFactory(
+        options["user"],
+        options["password"],
+        options["room"],
+        backoff=options.backoff(),
+        networkMonitor=monitor,
+        connectTimeout=options["connect-timeout"],
+        handshakeTimeout=options["handshake-timeout"],
+        alertAfter=options["alert-after"],
+    )
+    factory.addStatusObserver(_logStatus)
+    endpoint = clientFromString(reactor, options["connect"])
+    top: Any = _GracefulService()
+    top.addService(ReconnectingService(endpoint, factory))
+    return top
