@@ -182,6 +182,6 @@ def makeService(options: Options) -> IService:
     )
     factory.addStatusObserver(_logStatus)
     endpoint = clientFromString(reactor, options["connect"])
-    top: Any = _GracefulService()
-    top.addService(ReconnectingService(endpoint, factory))
+    top = _GracefulService()
+    cast(Any, top).addService(ReconnectingService(endpoint, factory))
     return top
