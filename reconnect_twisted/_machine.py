@@ -23,7 +23,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ._errors import ConnectTimeout, GaveUp, HandshakeTimeout, Kicked, RetryLater
-from ._status import ConnectionState, ConnectionStatus
+from ._status import TRANSITIONS, ConnectionState, ConnectionStatus
 from .policy import GiveUp, Reconnect, ReconnectAfter, isDecision
 
 if TYPE_CHECKING:
@@ -152,6 +152,14 @@ class Machine:
 
     def _enter(self, state: ConnectionState) -> None:
         if state is not self.state:
+            if state not in TRANSITIONS[self.state]:
+                try:
+                    raise AssertionError(
+                        f"transition {self.state.name} -> {state.name} "
+                        f"is not in TRANSITIONS"
+                    )
+                except AssertionError:
+                    _log.failure("reconnect_twisted internal error; please report")
             self.since = self.clock.seconds()
         self.state = state
         if state is not S.WAITING:
@@ -204,7 +212,7 @@ class Machine:
         """See ``ReconnectingFactory.whenConnected``."""
         if self.state is S.CONNECTED:
             return succeed(self.protocol)
-        if self.state is S.STOPPED:
+        if self.state is S.STOPPED and not self.attemptAfterClose:
             return fail(GaveUp(self.stopReason or "stopped"))
 
         def cancel(d: Deferred[Any]) -> None:
@@ -220,7 +228,7 @@ class Machine:
         for waiter in waiters:
             if self.state is S.CONNECTED:
                 waiter.callback(self.protocol)
-            elif self.state is S.STOPPED:
+            elif self.state is S.STOPPED and not self.attemptAfterClose:
                 waiter.errback(GaveUp(self.stopReason or "stopped"))
             else:  # a callback changed the state again: keep waiting
                 self._waiters.append(waiter)
@@ -386,7 +394,7 @@ class Machine:
             waiter.callback(None)
         if self.attemptAfterClose:
             self.attemptAfterClose = False
-            if self.state in (S.WAITING, S.OFFLINE):
+            if self.state in (S.WAITING, S.OFFLINE, S.STOPPED):
                 self._connectNow()
 
     def _release(self, protocol: Any, abort: bool) -> None:

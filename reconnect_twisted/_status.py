@@ -37,22 +37,18 @@ _S = ConnectionState
 
 TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
     _S.IDLE: frozenset({_S.CONNECTING, _S.HANDSHAKING, _S.STOPPED}),
-    _S.CONNECTING: frozenset(
-        {_S.CONNECTING, _S.HANDSHAKING, _S.WAITING, _S.OFFLINE, _S.STOPPED}
-    ),
+    _S.CONNECTING: frozenset({_S.HANDSHAKING, _S.WAITING, _S.OFFLINE, _S.STOPPED}),
     _S.HANDSHAKING: frozenset({_S.CONNECTED, _S.WAITING, _S.OFFLINE, _S.STOPPED}),
     _S.CONNECTED: frozenset({_S.WAITING, _S.OFFLINE, _S.STOPPED}),
-    _S.WAITING: frozenset(
-        {_S.CONNECTING, _S.HANDSHAKING, _S.WAITING, _S.OFFLINE, _S.STOPPED}
-    ),
-    _S.OFFLINE: frozenset(
-        {_S.CONNECTING, _S.HANDSHAKING, _S.WAITING, _S.OFFLINE, _S.STOPPED}
-    ),
-    _S.STOPPED: frozenset({_S.CONNECTING, _S.HANDSHAKING, _S.STOPPED}),
+    _S.WAITING: frozenset({_S.CONNECTING, _S.OFFLINE, _S.STOPPED}),
+    _S.OFFLINE: frozenset({_S.CONNECTING, _S.WAITING, _S.STOPPED}),
+    _S.STOPPED: frozenset({_S.CONNECTING}),
 }
 """
-Every state change the machine can make, ``{from: {to, ...}}``: the source of
-the state diagram in the docs, and checked by the tests.
+Every change of state the machine can make, ``{from: {to, ...}}``: the source
+of the state diagram in the docs, and checked by the tests. Updates within a
+state (a new ``attempt``, ``nextAttemptAt`` or ``stopReason``) are not
+transitions.
 """
 
 

@@ -489,6 +489,23 @@ class _CoreTests:
         t.assertEqual(protocol.events, ["made", "lost"])
         t.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_reconnectNowRightAfterGiveUp(self) -> None:
+        """When reconnectNow() follows giveUp() at once, it connects once closed."""
+        t: Any = self
+        path = self.make()
+        path.start()
+        path.succeed()
+        closed = self.factory.giveUp()
+        d = self.factory.reconnectNow()
+        t.assertEqual(path.attempts, 1)  # one transport at a time
+        self.clock.advance(0)
+        t.assertIsNone(t.successResultOf(closed))
+        t.assertEqual(path.attempts, 2)
+        t.assertEqual(self.factory.status.state, S.CONNECTING)
+        protocol = path.succeed()
+        t.assertIs(t.successResultOf(d), protocol)
+        self.assertClean()
+
     def test_giveUpAbortsStuckClose(self) -> None:
         """When the connection does not close, giveUp() aborts it after 5 s."""
         t: Any = self
