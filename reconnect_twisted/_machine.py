@@ -643,8 +643,8 @@ class Machine:
             self._release(self.protocol, abort=False)
         elif self.state is not S.STOPPED:
             self._abandonAttempt()
-        if self.state is not S.STOPPED or self.stopReason != reason:
-            self._stop(reason)
+        if self.state is not S.STOPPED or self.attemptAfterClose:
+            self._stop(reason)  # (an earlier stop keeps its reason)
         if self.closing is None:
             return succeed(None)
         waiter: Deferred[None] = Deferred()

@@ -506,6 +506,21 @@ class _CoreTests:
         t.assertIs(t.successResultOf(d), protocol)
         self.assertClean()
 
+    def test_giveUpKeepsFirstReason(self) -> None:
+        """When giveUp() follows a kick, the kick stays the stop reason."""
+        t: Any = self
+        path = self.make()
+        path.start()
+        path.succeed()
+        self.factory.kicked("logged in elsewhere")
+        seen = len(self.statuses)
+        d = self.factory.giveUp("app exiting")
+        self.clock.advance(0)
+        t.assertIsNone(t.successResultOf(d))
+        t.assertEqual(self.factory.status.stopReason, "kicked: logged in elsewhere")
+        t.assertEqual(len(self.statuses), seen)
+        self.assertClean()
+
     def test_giveUpAbortsStuckClose(self) -> None:
         """When the connection does not close, giveUp() aborts it after 5 s."""
         t: Any = self

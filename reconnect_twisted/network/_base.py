@@ -28,7 +28,9 @@ class ObservableMonitor:
         self.isUp: bool | None = isUp
         self._observers: dict[object, Callable[[bool | None], None]] = {}
 
-    def addObserver(self, callback: Callable[[bool | None], None]) -> Callable[[], None]:
+    def addObserver(
+        self, callback: Callable[[bool | None], None]
+    ) -> Callable[[], None]:
         """
         Call ``callback(isUp)`` on every change of :attr:`isUp` to ``True`` or
         ``False``.

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
         def stop(self) -> None:
             """Stop watching."""
 
-        def addObserver(self, callback: Callable[[bool | None], None]) -> Callable[[], None]:
+        def addObserver(
+            self, callback: Callable[[bool | None], None]
+        ) -> Callable[[], None]:
             """Observe transitions."""
             raise NotImplementedError
 

@@ -649,7 +649,9 @@ class NetlinkMonitorTests(SynchronousTestCase):
         monitor.start()
         self.reactor.advance(1)
         self.reader().doRead()
-        self.assertEqual((monitor.isUp, seen, channel.closed), (None, [True, None], True))
+        self.assertEqual(
+            (monitor.isUp, seen, channel.closed), (None, [True, None], True)
+        )
         self.assertEqual(self.reactor.getReaders(), [])
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
         self.assertEqual(len(events), 1)
