@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import random
 import socket
@@ -337,6 +338,29 @@ class ReconnectingFactory(ReconnectingClientFactory):
                 handle.setsockopt(level, option, value)
             except OSError:
                 _log.failure("Could not set socket option {option}", option=option)
+
+    def _vanishedLocalAddress(self, protocol: Any) -> str | None:
+        """
+        The connection's local IP address if it is no longer assigned to this
+        host (checked by binding a UDP socket to it: no packet is sent), else
+        ``None``.
+        """
+        getHost = getattr(getattr(protocol, "transport", None), "getHost", None)
+        address = getattr(getHost(), "host", None) if getHost is not None else None
+        if not isinstance(address, str) or not address:
+            return None
+        try:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            probe = socket.socket(family, socket.SOCK_DGRAM)
+        except OSError:
+            return None
+        try:
+            probe.bind((address.split("%")[0], 0))
+        except OSError as e:
+            return address if e.errno == errno.EADDRNOTAVAIL else None
+        finally:
+            probe.close()
+        return None
 
     def _startHandshake(self, protocol: Any) -> Deferred[Any]:
         hook = self._handshakeHook if "_handshakeHook" in self.__dict__ else None

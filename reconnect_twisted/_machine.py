@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.internet.error import ConnectionLost
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -702,6 +703,23 @@ class Machine:
         if up is previous:
             return
         now = self.clock.seconds()
+        if self.protocol is not None and up is not None:
+            gone = self.owner._vanishedLocalAddress(self.protocol)
+            if gone is not None:
+                # The connection cannot survive: its address is no more.
+                _log.warn(
+                    "Local address {address} of the connection to {target} "
+                    "disappeared; reconnecting",
+                    address=gone,
+                    target=self._target(),
+                )
+                if self.state is S.HANDSHAKING:
+                    self._cancelHandshake()
+                self._cancel("uptime")
+                self._release(self.protocol, abort=True)
+                self._beginOutage()
+                self._failed(Failure(ConnectionLost(f"local address {gone} is gone")))
+                return
         if up is False:
             _log.info("Network is down")
             if self.state is S.WAITING:

@@ -34,6 +34,7 @@ from zope.interface import implementer
 __all__ = ["FakeConnector", "FakeEndpoint", "FakeTransport", "connectFake"]
 
 _DEFAULT_ADDRESS = IPv4Address("TCP", "127.0.0.1", 4321)
+_LOCAL_ADDRESS = IPv4Address("TCP", "127.0.0.1", 50000)
 
 
 class FakeTransport(StringTransport):
@@ -48,8 +49,9 @@ class FakeTransport(StringTransport):
         clock: IReactorTime,
         onClose: Any,
         peerAddress: IAddress | None = None,
+        hostAddress: IAddress = _LOCAL_ADDRESS,
     ) -> None:
-        cast(Any, super()).__init__(peerAddress=peerAddress)
+        cast(Any, super()).__init__(hostAddress=hostAddress, peerAddress=peerAddress)
         self._clock = clock
         self._onClose = onClose
         self._closeScheduled = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -135,6 +136,35 @@ class NetworkAwarenessTests(SynchronousTestCase):
         # 50.25): each flap inside the cooldown only resumes the schedule,
         # whose growing delay the next "down" cancels.
         self.assertEqual(connector.attempts, 7)
+        self.finish()
+
+    def test_vanishedLocalAddressAborts(self) -> None:
+        """When the connection's local address is gone, it is aborted at once."""
+        connector = self.make(backoff=FixedBackoff(3))
+        protocol = connector.succeed()
+        # 192.0.2.0/24 (TEST-NET-1) is assigned to no interface here; the check
+        # only binds a UDP socket, it sends nothing.
+        assert connector.transport is not None
+        connector.transport.hostAddr = IPv4Address("TCP", "192.0.2.123", 40000)
+        self.monitor.setUp(False)
+        self.assertTrue(connector.transport.disconnected)  # abortConnection()
+        status = self.factory.status
+        self.assertEqual(status.state, S.OFFLINE)
+        assert status.lastFailure is not None
+        self.assertIn("192.0.2.123 is gone", str(status.lastFailure.value))
+        self.clock.advance(0)
+        self.assertEqual(connector.protocol, None)
+        self.assertIsNotNone(protocol)
+        self.finish()
+
+    def test_presentLocalAddressKept(self) -> None:
+        """When the local address is still there, a network blip keeps the link."""
+        connector = self.make()
+        connector.succeed()
+        self.monitor.setUp(False)
+        self.monitor.setUp(True)
+        self.assertEqual(self.factory.status.state, S.CONNECTED)
+        self.assertFalse(connector.transport.disconnecting)  # type: ignore[union-attr]
         self.finish()
 
     def test_monitorStartedAndStopped(self) -> None:

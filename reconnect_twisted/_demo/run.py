@@ -93,8 +93,9 @@ def runDemo(
     def onWatchdog() -> None:
         exitCode[0] = EXIT_WATCHDOG
         message = f"watchdog: the demo did not finish within {timeout:.1f}s; giving up"
-        timeline.emit("watchdog", demo.scenario or None, text=message, ok=False,
-                      reason=message)
+        timeline.emit(
+            "watchdog", demo.scenario or None, text=message, ok=False, reason=message
+        )
         timeline.close()
         print(message, file=sys.stderr, flush=True)
         reactor.stop()
@@ -149,6 +150,4 @@ def parseScenarios(values: Sequence[str] | None) -> list[str]:
 
 def describeScenarios() -> str:
     """One line per scenario, for ``--help``."""
-    return "\n".join(
-        f"  {s.key}  {s.title}: {s.expected}" for s in SCENARIOS.values()
-    )
+    return "\n".join(f"  {s.key}  {s.title}: {s.expected}" for s in SCENARIOS.values())

@@ -432,4 +432,3 @@ class Demo:
 def playDemo(demo: Demo, keys: Sequence[str]) -> Deferred[list[Outcome]]:
     """Run ``demo.run(keys)`` as a Deferred."""
     return ensureDeferred(demo.run(keys))
-
