@@ -35,7 +35,9 @@ def subprocessEnv() -> dict[str, str]:
 
 class DiscoveryTests(SynchronousTestCase):
     def test_pluginListed(self) -> None:
-        """When plugins are listed, reconnect-demo is among them."""
+        """When plugins are listed from the installed package, reconnect-demo is."""
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)  # found through the install (.pth), not us
         out = subprocess.run(
             [
                 sys.executable,
@@ -48,10 +50,40 @@ class DiscoveryTests(SynchronousTestCase):
             text=True,
             timeout=60,
             cwd="/",
-            env=subprocessEnv(),
+            env=env,
             check=True,
         )
         self.assertIn("'reconnect-demo'", out.stdout)
+
+    def test_wheelShipsPlugin(self) -> None:
+        """When a wheel is built (pip install .), it ships the plugin, not tests."""
+        import tempfile
+        import zipfile
+
+        with tempfile.TemporaryDirectory() as out:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "--no-deps",
+                    "-q",
+                    "-w",
+                    out,
+                    str(ROOT),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+            (wheel,) = Path(out).glob("*.whl")
+            names = zipfile.ZipFile(wheel).namelist()
+        self.assertIn("twisted/plugins/reconnect_twisted_plugin.py", names)
+        self.assertIn("reconnect_twisted/py.typed", names)
+        self.assertNotIn("twisted/__init__.py", names)
+        self.assertNotIn("twisted/plugins/__init__.py", names)
+        self.assertFalse([n for n in names if n.startswith(("tests/", "bench/"))])
 
     def test_help(self) -> None:
         """When run with --help, every option is documented."""
