@@ -495,30 +495,28 @@ class Machine:
         if maxRetries is not None and self.attempt > maxRetries:
             self._stop(f"gave up: maxRetries ({maxRetries}) exceeded")
             return
+        delay: float | None
         if self.networkUp is False:
-            _log.warn(
-                "Attempt {attempt} to {target} failed: {reason}; network is down, "
-                "waiting for it",
-                attempt=self.attempt,
-                target=self._target(),
-                reason=_describe(reason),
-            )
-            self._enter(S.OFFLINE)
-            self.notify()
-            return
-        if isinstance(decision, ReconnectAfter):
+            delay = None  # OFFLINE: the network coming back will restart us
+        elif isinstance(decision, ReconnectAfter):
             delay = decision.delay
         else:
             delay = self._nextDelay()
         _log.warn(
-            "Attempt {attempt} to {target} failed: {reason}; next attempt in "
-            "{delay:.3f}s",
+            "Attempt {attempt} to {target} failed: {reason}; {next}",
             attempt=self.attempt,
             target=self._target(),
             reason=_describe(reason),
             delay=delay,
+            next="network is down, waiting for it"
+            if delay is None
+            else f"next attempt in {delay:.3f}s",
         )
-        self._wait(delay)
+        if delay is None:
+            self._enter(S.OFFLINE)
+            self.notify()
+        else:
+            self._wait(delay)
 
     def _decide(self, reason: Failure) -> Reconnect | ReconnectAfter | GiveUp:
         try:

@@ -6,6 +6,7 @@ argument it is about.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 
@@ -39,3 +40,24 @@ def checkFraction(name: str, value: Any) -> float:
     if not 0.0 <= result <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], not {value!r}")
     return result
+
+
+def adapt(
+    value: Any,
+    interface: Any,
+    wrap: Callable[[Any], Any],
+    name: str,
+    expected: str,
+) -> Any:
+    """
+    Return ``value`` if it provides ``interface``, ``wrap(value)`` if it is a
+    plain callable; else raise :class:`TypeError` naming argument ``name``.
+    """
+    if interface.providedBy(value):
+        return value
+    if callable(value):
+        return wrap(value)
+    raise TypeError(
+        f"{name} must provide {interface.__name__} or be a callable "
+        f"{expected}, not {value!r}"
+    )

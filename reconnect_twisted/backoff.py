@@ -14,7 +14,7 @@ from typing import Any
 
 from zope.interface import Interface, implementer
 
-from ._validate import checkDelay, checkFraction
+from ._validate import adapt, checkDelay, checkFraction
 
 __all__ = [
     "DecorrelatedBackoff",
@@ -220,12 +220,7 @@ def asBackoff(value: Any) -> IBackoff:
 
     :raises TypeError: naming ``backoff`` for anything else.
     """
-    if IBackoff.providedBy(value):
-        backoff: IBackoff = value
-        return backoff
-    if callable(value):
-        return _CallableBackoff(value)
-    raise TypeError(
-        f"backoff must provide IBackoff or be a callable (attempt) -> delay, "
-        f"not {value!r}"
+    backoff: IBackoff = adapt(
+        value, IBackoff, _CallableBackoff, "backoff", "(attempt) -> delay"
     )
+    return backoff

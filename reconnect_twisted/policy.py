@@ -20,7 +20,7 @@ from ._errors import (
     Kicked,
     RetryLater,
 )
-from ._validate import checkDelay
+from ._validate import adapt, checkDelay
 
 if TYPE_CHECKING:
     from ._status import ConnectionStatus
@@ -152,15 +152,14 @@ def asPolicy(value: Any) -> IReconnectPolicy:
 
     :raises TypeError: naming ``policy`` for anything else.
     """
-    if IReconnectPolicy.providedBy(value):
-        policy: IReconnectPolicy = value
-        return policy
-    if callable(value):
-        return _CallablePolicy(value)
-    raise TypeError(
-        f"policy must provide IReconnectPolicy or be a callable "
-        f"(failure, status) -> Decision, not {value!r}"
+    policy: IReconnectPolicy = adapt(
+        value,
+        IReconnectPolicy,
+        _CallablePolicy,
+        "policy",
+        "(failure, status) -> Decision",
     )
+    return policy
 
 
 def isDecision(value: object) -> bool:
