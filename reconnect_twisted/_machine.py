@@ -173,6 +173,8 @@ class Machine:
         Queue the current status for the observers, and deliver the queue
         unless a delivery is already under way (re-entrant calls keep order).
         """
+        if not self._observers:
+            return  # nobody listens: build no snapshot (the hot path)
         status = self.status
         if status == self._lastNotified:
             return
@@ -202,6 +204,7 @@ class Machine:
         if not callable(observer):
             raise TypeError(f"callback must be callable, not {observer!r}")
         self._observers.append(observer)
+        self._lastNotified = None
 
         def remove() -> None:
             if observer in self._observers:
