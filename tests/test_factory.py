@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from twisted.internet import error
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.protocol import Protocol, ReconnectingClientFactory
 from twisted.internet.task import Clock
 from twisted.logger import LogEvent, globalLogPublisher
@@ -547,6 +547,36 @@ class _CoreTests:
         t.assertFalse(path.connecting)
         t.assertEqual(self.factory.status.state, S.STOPPED)
         t.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_giveUpMidHandshake(self) -> None:
+        """When giveUp() is called mid-handshake, it is cancelled, nothing leaks."""
+        t: Any = self
+        cancelled = []
+        path = self.make(handshake=lambda p: Deferred(lambda d: cancelled.append(1)))
+        path.start()
+        protocol = path.succeed()
+        d = self.factory.giveUp("user quit")
+        t.assertEqual(cancelled, [1])
+        t.assertTrue(path.transport.disconnected)  # aborted, not closed politely
+        t.assertNoResult(d)
+        self.clock.advance(0)
+        t.assertIsNone(t.successResultOf(d))
+        t.assertEqual(protocol.events, ["made", "lost"])
+        t.assertEqual(self.factory.status.stopReason, "user quit")
+        t.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_whenConnectedCancel(self) -> None:
+        """When a whenConnected() wait is cancelled, only that wait ends."""
+        t: Any = self
+        path = self.make()
+        first = self.factory.whenConnected()
+        second = self.factory.whenConnected()
+        first.cancel()
+        t.failureResultOf(first, CancelledError)
+        path.start()
+        protocol = path.succeed()
+        t.assertIs(t.successResultOf(second), protocol)
+        self.assertClean()
 
     def test_stopTryingThenResetDelay(self) -> None:
         """When stopTrying() is followed by resetDelay(), it stays stopped."""
