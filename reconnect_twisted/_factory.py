@@ -46,11 +46,19 @@ class _ConnectorDriver:
     Makes attempts through an ``IConnector`` (``reactor.connectTCP`` & co.).
     """
 
-    def __init__(self, connector: IConnector) -> None:
+    def __init__(self, connector: IConnector, clock: IReactorTime) -> None:
         self.connector = connector
+        self.clock = clock
 
     def startAttempt(self) -> None:
-        """``connector.connect()``."""
+        """
+        ``connector.connect()``; if the connector is still winding down the
+        previous connection (we are inside its ``connectionLost``), on the
+        next reactor turn.
+        """
+        if getattr(self.connector, "state", "disconnected") != "disconnected":
+            self.clock.callLater(0, self.startAttempt)
+            return
         self.connector.connect()
 
     def cancelAttempt(self) -> None:
@@ -272,7 +280,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
     def _track(self, protocol: Protocol | None) -> None:
         """
         Arrange for the machine to hear when ``protocol``'s ``connectionMade``
-        has returned (the instance stays the application's own object).
+        has returned and when its ``connectionLost`` has run.
         """
         if protocol is None:
             return
@@ -284,15 +292,26 @@ class ReconnectingFactory(ReconnectingClientFactory):
                 "Cannot track {protocol!r}: it has no __dict__", protocol=protocol
             )
             return
-        original: Callable[[Any], None] = protocol.makeConnection
+        made: Callable[[Any], None] = protocol.makeConnection
+        lost: Callable[[Failure], None] = protocol.connectionLost
         machine = self._machine
 
         def makeConnection(transport: Any) -> None:
             del vars(protocol)["makeConnection"]
-            original(transport)
+            made(transport)
             machine.transportUp(protocol)
 
+        def connectionLost(reason: Failure) -> None:
+            del vars(protocol)["connectionLost"]
+            try:
+                lost(reason)
+            finally:
+                machine.connectionLost(reason, protocol)
+
+        # Instance attributes: the object stays the application's own, and the
+        # machine hears of the loss however clientConnectionLost is overridden.
         vars(protocol)["makeConnection"] = makeConnection
+        vars(protocol)["connectionLost"] = connectionLost
 
     @_trackBuild
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
@@ -464,12 +483,14 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
     def retry(self, connector: IConnector | None = None) -> None:
         """
-        RCF compatibility: schedule the next attempt after the schedule's next
-        delay (nothing happens while connected, connecting or stopped).
+        RCF compatibility (``ReconnectingClientFactory.clientConnectionFailed``
+        and ``clientConnectionLost`` call it): an attempt still marked in
+        flight has failed; before the first attempt, wait the schedule's next
+        delay. Otherwise the machine already knows, and nothing happens.
         """
         machine = self._machine
-        if connector is not None:
-            machine.driver = _ConnectorDriver(connector)
+        if connector is not None and machine.driver is None:
+            machine.driver = _ConnectorDriver(connector, self._getClock())
         machine.scheduleRetry()
 
     def kicked(self, reason: str) -> None:
@@ -526,7 +547,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         machine = self._machine
         driver = machine.driver
         if not (isinstance(driver, _ConnectorDriver) and driver.connector is connector):
-            driver = _ConnectorDriver(connector)
+            driver = _ConnectorDriver(connector, self._getClock())
         machine.attemptStarted(driver)
 
     def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
@@ -534,8 +555,11 @@ class ReconnectingFactory(ReconnectingClientFactory):
         self._machine.attemptFailed(reason)
 
     def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
-        """The connector's connection was closed."""
-        self._machine.connectionLost(reason)
+        """
+        The connector's connection was closed. Nothing to do: the machine
+        heard it from the protocol already (so overrides need not call this).
+        """
+        self.connector = connector
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the configuration, not the connection state (as RCF)."""

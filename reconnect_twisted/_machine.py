@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
-from twisted.internet.error import ConnectionLost
+from twisted.internet.error import ConnectError, ConnectionLost
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -96,6 +96,7 @@ class Machine:
         self.closing: Any = None  # a released transport we wait to see closed
         self.stopRequested: str | None = None  # stopTrying() while CONNECTED
         self.cancelReason: Failure | None = None
+        self.dropping = False  # cancelling an attempt that must not count
         self.attemptAfterClose = False
         self.networkResetAt: float | None = None
         self.attemptStartedAt = 0.0
@@ -323,22 +324,28 @@ class Machine:
         )
 
     def _cancelAttempt(self, reason: Failure | None) -> None:
-        """Cancel the attempt in flight; ``reason`` is what it failed with."""
+        """
+        Cancel the attempt in flight: ``reason`` is what it failed with, or
+        ``None`` to drop it without counting it (its report is ignored).
+        """
         self._cancel("connectTimeout")
         self.cancelReason = reason
-        if self.driver is not None:
-            try:
+        self.dropping = reason is None
+        try:
+            if self.driver is not None:
                 self.driver.cancelAttempt()
-            except Exception:
-                _log.failure("Cancelling the connection attempt failed")
+        except Exception:
+            _log.failure("Cancelling the connection attempt failed")
+        finally:
+            self.dropping = False
         if reason is not None and self.state is S.CONNECTING:
             # The path did not report the cancellation synchronously.
             self.attemptFailed(reason)
 
     def attemptFailed(self, reason: Failure) -> None:
         """The transport attempt failed."""
-        if self.state is not S.CONNECTING:
-            return  # a cancelled attempt reporting back late
+        if self.state is not S.CONNECTING or self.dropping:
+            return  # a dropped attempt, or a cancelled one reporting back late
         self._cancel("connectTimeout")
         if self.cancelReason is not None:
             reason, self.cancelReason = self.cancelReason, None
@@ -609,8 +616,13 @@ class Machine:
         return self.whenConnected()
 
     def scheduleRetry(self) -> None:
-        """RCF's ``retry()``: wait the schedule's next delay, then attempt."""
-        if self.state in (S.IDLE, S.WAITING, S.OFFLINE) and self.protocol is None:
+        """RCF's ``retry()``: see ``ReconnectingFactory.retry``."""
+        if self.dropping:
+            return
+        if self.state is S.CONNECTING:
+            self.attemptFailed(Failure(ConnectError(string="reported through retry()")))
+        elif self.state is S.IDLE and self.driver is not None:
+            self._beginOutage()
             self._wait(self._nextDelay())
 
     def stopTrying(self, reason: str) -> None:
@@ -625,11 +637,7 @@ class Machine:
 
     def _dropAttempt(self) -> None:
         """Cancel the attempt in flight without counting it as a failure."""
-        state, self.state = self.state, S.IDLE  # its reports are ignored
-        try:
-            self._cancelAttempt(None)
-        finally:
-            self.state = state
+        self._cancelAttempt(None)
 
     def _abandonAttempt(self) -> None:
         if self.state is S.CONNECTING:

@@ -13,7 +13,6 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from ._factory import ReconnectingFactory
-from ._machine import Machine
 
 __all__ = ["ReconnectingService"]
 
@@ -21,19 +20,15 @@ __all__ = ["ReconnectingService"]
 class _EndpointFactory(Factory):
     """
     What the endpoint sees: builds the application's protocol through the
-    reconnecting factory, and reports its ``connectionLost`` to the machine
-    (endpoints have no ``clientConnectionLost``).
+    reconnecting factory (which tracks it), and forwards start/stop.
     """
 
     def __init__(self, factory: ReconnectingFactory) -> None:
         self.factory = factory
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
-        """Build through the reconnecting factory and watch the loss."""
-        protocol = self.factory.buildProtocol(addr)
-        if protocol is not None:
-            _reportLoss(protocol, self.factory._machine)
-        return protocol
+        """Build through the reconnecting factory."""
+        return self.factory.buildProtocol(addr)
 
     def doStart(self) -> None:
         """Forward to the reconnecting factory."""
@@ -42,19 +37,6 @@ class _EndpointFactory(Factory):
     def doStop(self) -> None:
         """Forward to the reconnecting factory."""
         cast(Any, self.factory).doStop()
-
-
-def _reportLoss(protocol: Protocol, machine: Machine) -> None:
-    original = protocol.connectionLost
-
-    def connectionLost(reason: Failure) -> None:
-        del vars(protocol)["connectionLost"]
-        try:
-            original(reason)
-        finally:
-            machine.connectionLost(reason, protocol)
-
-    vars(protocol)["connectionLost"] = connectionLost
 
 
 class _EndpointDriver:

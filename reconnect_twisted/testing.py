@@ -162,17 +162,21 @@ class FakeConnector:
 
     def drop(self, reason: BaseException | Failure | None = None) -> None:
         """
-        Lose the connection (``ConnectionLost`` by default): the protocol's
-        ``connectionLost``, then the factory's ``clientConnectionLost``.
+        Lose the connection (``ConnectionLost`` by default), in Twisted's
+        order: the protocol's ``connectionLost`` (the connector still
+        ``"connected"``), then the connector is ``"disconnected"`` and the
+        factory's ``clientConnectionLost`` runs.
         """
         if self.state != "connected":
             return
         failure = _failure(reason, error.ConnectionLost("connection lost"))
-        self.state = "disconnected"
         protocol, self.protocol = self.protocol, None
         if self.transport is not None:
             self.transport.closed = True
-        protocol.connectionLost(failure)
+        try:
+            protocol.connectionLost(failure)
+        finally:
+            self.state = "disconnected"
         self.factory.clientConnectionLost(self, failure)
 
 

@@ -988,6 +988,66 @@ class CompatibilityTests(SynchronousTestCase):
         clock.advance(0)
         self.assertEqual(clock.getDelayedCalls(), [])
 
+    def test_rcfStyleOverrides(self) -> None:
+        """When overrides call RCF's methods directly (Twisted's docs), it works."""
+        calls: list[str] = []
+
+        class Classic(AppFactory):
+            def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+                calls.append("failed")
+                ReconnectingClientFactory.clientConnectionFailed(
+                    self, connector, reason
+                )
+
+            def clientConnectionLost(self, connector: Any, reason: Any) -> None:
+                calls.append("lost")
+                ReconnectingClientFactory.clientConnectionLost(self, connector, reason)
+
+        clock = Clock()
+        factory = Classic(clock=clock, backoff=FixedBackoff(3), alertAfter=None)
+        connector = FakeConnector(factory, clock)
+        connector.connect()
+        connector.fail()
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertEqual(factory.status.attempt, 1)
+        self.assertEqual(factory.status.nextAttemptAt, 3.0)
+        clock.advance(3)
+        connector.succeed()
+        connector.drop()
+        self.assertEqual(calls, ["failed", "lost"])
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertEqual(factory.status.nextAttemptAt, 6.0)
+        self.assertEqual(len(clock.getDelayedCalls()), 1)  # no second timer
+        clock.advance(3)
+        self.assertEqual(connector.attempts, 3)
+        factory.giveUp()
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_reconnectNowInsideConnectionLost(self) -> None:
+        """When an observer reconnects inside the loss, the connector is reused."""
+        clock = Clock()
+        factory = AppFactory(clock=clock, backoff=FixedBackoff(60), alertAfter=None)
+        connector = FakeConnector(factory, clock)
+
+        waits: list[Deferred[Any]] = []
+
+        def observer(status: ConnectionStatus) -> None:
+            if status.state is S.WAITING:
+                waits.append(factory.reconnectNow())
+
+        factory.addStatusObserver(observer)
+        connector.connect()
+        connector.succeed()
+        connector.drop()  # the connector is still "connected" inside the loss
+        self.assertEqual(factory.status.state, S.CONNECTING)
+        self.assertEqual(connector.attempts, 1)
+        clock.advance(0)
+        self.assertEqual(connector.attempts, 2)
+        self.assertEqual(connector.state, "connecting")
+        factory.giveUp()
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.failureResultOf(waits[0], GaveUp)
+
     def test_retriesView(self) -> None:
         """When attempts fail, RCF's retries attribute counts them."""
         clock = Clock()

@@ -12,6 +12,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, endpoints, reactor
 from twisted.internet.protocol import Factory
+from twisted.internet.task import deferLater
 from twisted.protocols.basic import LineReceiver
 
 from reconnect_twisted import (
@@ -140,6 +141,8 @@ async def test_serverStartedLaterAndRestarted() -> None:
     assert again is not first
     await factory.giveUp()
     assert factory.status.state is S.STOPPED
+    assert again.transport.disconnected  # the socket is closed
+    await deferLater(reactor, 0)
     assert connector.state == "disconnected"
     await stopServer(listening, server)
 
