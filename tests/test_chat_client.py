@@ -55,9 +55,20 @@ class _ChatOnPTY(SynchronousTestCase):
         self.master = master
         self.output = ""
         self.client = subprocess.Popen(
-            [*CHAT, "client", "--port", str(self.port), "--user", "alice",
-             "--room", "lobby", "--initial-delay", self.delays[0],
-             "--max-delay", self.delays[1]],
+            [
+                *CHAT,
+                "client",
+                "--port",
+                str(self.port),
+                "--user",
+                "alice",
+                "--room",
+                "lobby",
+                "--initial-delay",
+                self.delays[0],
+                "--max-delay",
+                self.delays[1],
+            ],
             cwd=ROOT,
             env=environment(),
             stdin=slave,
@@ -110,8 +121,10 @@ class _ChatOnPTY(SynchronousTestCase):
                 return match
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self.fail(f"{pattern!r} not seen within {timeout}s; "
-                          f"output:\n{self.output[-2000:]}")
+                self.fail(
+                    f"{pattern!r} not seen within {timeout}s; "
+                    f"output:\n{self.output[-2000:]}"
+                )
             ready, _, _ = select.select([self.master], [], [], min(remaining, 0.2))
             if ready:
                 try:
@@ -121,7 +134,6 @@ class _ChatOnPTY(SynchronousTestCase):
                 if not data and self.client.poll() is not None:
                     self.fail(f"client exited before {pattern!r}:\n{self.output}")
                 self.output += ANSI.sub("", data.decode("utf-8", "replace"))
-
 
 
 class ChatClientTerminalTests(_ChatOnPTY):
@@ -147,7 +159,6 @@ class ChatClientTerminalTests(_ChatOnPTY):
         os.write(self.master, b"q")
         self.expect(r"stopped: user gave up", start=back.end())
         self.assertEqual(self.client.wait(15), 0)
-
 
 
 class ChatClientReconnectKeyTests(_ChatOnPTY):

@@ -125,7 +125,7 @@ class DemoEndToEndTests(SynchronousTestCase):
         seen = states(scenarioEvents(self.events, "B"))
         first = seen.index("CONNECTED")
         self.assertIn("WAITING", seen[first:])
-        self.assertIn("CONNECTED", seen[seen.index("WAITING", first):])
+        self.assertIn("CONNECTED", seen[seen.index("WAITING", first) :])
 
     def test_C_serverUpgraded(self) -> None:
         """
@@ -161,8 +161,7 @@ class DemoEndToEndTests(SynchronousTestCase):
         self.assertEqual(set(laptop[stoppedAt:]), {"STOPPED"})
         self.assertNotIn("CONNECTING", laptop[stoppedAt:])
         stopped = next(
-            e for e in events
-            if e.get("client") == "laptop" and e["state"] == "STOPPED"
+            e for e in events if e.get("client") == "laptop" and e["state"] == "STOPPED"
         )
         self.assertEqual(stopped["reason"], "kicked: same account logged in elsewhere")
         self.assertIn("CONNECTED", states(events, "phone"))
@@ -175,20 +174,22 @@ class DemoEndToEndTests(SynchronousTestCase):
         self.ended("F")
         events = scenarioEvents(self.events, "F")
         pressed = next(
-            i for i, e in enumerate(events)
+            i
+            for i, e in enumerate(events)
             if e.get("action") == "user presses 'reconnect now'"
         )
         waiting = [e for e in events[:pressed] if e["state"] == "WAITING"]
         self.assertTrue(waiting)
         self.assertGreater(waiting[-1]["nextDelay"], 1.0)  # 30 demo-seconds / 20
-        after = [e for e in events[pressed + 1:] if e["event"] == "status"]
+        after = [e for e in events[pressed + 1 :] if e["event"] == "status"]
         self.assertEqual(after[0]["state"], "CONNECTING")
         self.assertLess(after[0]["t"] - events[pressed]["t"], 0.5)
         gaveUp = next(
-            i for i, e in enumerate(events)
+            i
+            for i, e in enumerate(events)
             if e.get("action") == "user presses 'give up'"
         )
-        final = [e for e in events[gaveUp + 1:] if e["event"] == "status"]
+        final = [e for e in events[gaveUp + 1 :] if e["event"] == "status"]
         self.assertEqual(final[0]["state"], "STOPPED")
         self.assertEqual(final[0]["reason"], "user gave up")
 

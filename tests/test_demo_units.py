@@ -237,8 +237,9 @@ class ChatTextTests(SynchronousTestCase):
             statusText(status(S.STOPPED, stopReason="user gave up"), 0),
             "stopped: user gave up",
         )
-        self.assertEqual(statusText(status(S.CONNECTING, attempt=1), 0),
-                         "connecting (attempt 2)")
+        self.assertEqual(
+            statusText(status(S.CONNECTING, attempt=1), 0), "connecting (attempt 2)"
+        )
 
     def test_formatMessage(self) -> None:
         """When a MSG arrives, it is shown as <user> text; INFO as * text."""
@@ -266,8 +267,17 @@ class TimelineTests(SynchronousTestCase):
         events = [json.loads(line) for line in out.getvalue().splitlines()]
         for event in events:
             self.assertTrue(
-                {"t", "scenario", "event", "state", "attempt", "nextDelay", "reason",
-                 "ok"} <= set(event)
+                {
+                    "t",
+                    "scenario",
+                    "event",
+                    "state",
+                    "attempt",
+                    "nextDelay",
+                    "reason",
+                    "ok",
+                }
+                <= set(event)
             )
         self.assertEqual(events[0]["t"], 1.5)
         self.assertEqual(events[0]["nextDelay"], 2.0)
@@ -299,13 +309,18 @@ class CommandLineTests(SynchronousTestCase):
     def test_defaultSpeedFitsBudget(self) -> None:
         """When the demo runs at the default speed, it is planned to take < 30 s."""
         self.assertLess(expectedDuration(list(SCENARIOS), 1.0), 30.0)
-        self.assertGreater(defaultTimeout(list(SCENARIOS), 1.0),
-                           expectedDuration(list(SCENARIOS), 1.0))
+        self.assertGreater(
+            defaultTimeout(list(SCENARIOS), 1.0), expectedDuration(list(SCENARIOS), 1.0)
+        )
 
     def test_usageErrors(self) -> None:
         """When the arguments are wrong, main() exits with status 2."""
-        for argv in (["demo", "--scenario", "Z"], ["demo", "--speed", "0"],
-                     ["demo", "--speed", "nan"], ["bogus"]):
+        for argv in (
+            ["demo", "--scenario", "Z"],
+            ["demo", "--speed", "0"],
+            ["demo", "--speed", "nan"],
+            ["bogus"],
+        ):
             with self.assertRaises(SystemExit) as raised:
                 main(argv)
             self.assertEqual(raised.exception.code, 2)
