@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from ._errors import Kicked, RetryLater
 from ._machine import Machine
 from ._status import ConnectionStatus
-from ._validate import checkDelay
+from ._validate import SHARED_RNG, checkDelay, checkRng
 from .backoff import ExponentialBackoff, IBackoff, asBackoff
 from .handshake import HandshakeSteps, callHandshake
 from .policy import Decision, DefaultPolicy, IReconnectPolicy, asPolicy
@@ -31,6 +31,33 @@ __all__ = ["ReconnectingFactory"]
 
 _log = Logger(namespace="reconnect_twisted")
 _TUNING = ("initialDelay", "maxDelay", "factor", "jitter")
+_DEFAULT_BACKOFF = ExponentialBackoff()
+_DEFAULT_POLICY = DefaultPolicy()
+
+
+@functools.lru_cache(maxsize=32)
+def _socketOptions(
+    keepAlive: tuple[float, float, int] | None, userTimeout: float | None
+) -> tuple[tuple[int, int, int], ...]:
+    """The ``(level, option, value)`` triples for these settings, here."""
+    options: list[tuple[int, int, int]] = []
+    if keepAlive is not None:
+        idle, interval, count = keepAlive
+        options.append((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1))
+        for name, value in (
+            ("TCP_KEEPIDLE", idle),
+            ("TCP_KEEPINTVL", interval),
+            ("TCP_KEEPCNT", count),
+        ):
+            if hasattr(socket, name):
+                options.append(
+                    (socket.IPPROTO_TCP, getattr(socket, name), max(1, int(value)))
+                )
+    if userTimeout is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+        options.append(
+            (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(userTimeout * 1000))
+        )
+    return tuple(options)
 
 
 def _describeAddress(address: object) -> str:
@@ -46,9 +73,12 @@ class _ConnectorDriver:
     Makes attempts through an ``IConnector`` (``reactor.connectTCP`` & co.).
     """
 
+    __slots__ = ("_description", "clock", "connector")
+
     def __init__(self, connector: IConnector, clock: IReactorTime) -> None:
         self.connector = connector
         self.clock = clock
+        self._description: str | None = None
 
     def startAttempt(self) -> None:
         """
@@ -68,7 +98,9 @@ class _ConnectorDriver:
 
     def describe(self) -> str:
         """The connector's destination."""
-        return _describeAddress(self.connector.getDestination())
+        if self._description is None:
+            self._description = _describeAddress(self.connector.getDestination())
+        return self._description
 
 
 def _trackBuild(
@@ -146,7 +178,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
     alertEvery: float = 600.0
     networkMonitor: Any = None
     backoff: IBackoff | None = None
-    rng: random.Random
+    rng: random.Random = SHARED_RNG
     keepAlive: tuple[float, float, int] | None = (5.0, 2.0, 3)
     userTimeout: float | None = 15.0
     noisy = False
@@ -176,16 +208,19 @@ class ReconnectingFactory(ReconnectingClientFactory):
         keepAlive: tuple[float, float, int] | None = (5.0, 2.0, 3),
         userTimeout: float | None = 15.0,
     ) -> None:
-        if rng is not None and not isinstance(rng, random.Random):
-            raise TypeError(f"rng must be a random.Random, not {rng!r}")
-        self.rng = rng if rng is not None else random.Random()
-        self.backoff = None if backoff is None else asBackoff(backoff)
-        if handshake is not None and not callable(handshake):
-            raise TypeError(f"handshake must be callable, not {handshake!r}")
-        self._handshakeHook = handshake
-        self._policy = (
-            DefaultPolicy(maxRetryLater) if policy is None else asPolicy(policy)
-        )
+        # Only what differs from the class defaults is stored on the instance:
+        # a subclass's class attributes stay in force, and an idle factory
+        # stays small (see bench/memory.py).
+        if rng is not None:
+            self.rng = checkRng(rng)
+        if backoff is not None:
+            self.backoff = asBackoff(backoff)
+        if handshake is not None:
+            if not callable(handshake):
+                raise TypeError(f"handshake must be callable, not {handshake!r}")
+            self._handshakeHook = handshake
+        if policy is not None:
+            self._policy = asPolicy(policy)
         if networkMonitor is not None:
             for name in ("start", "stop", "addObserver"):
                 if not callable(getattr(networkMonitor, name, None)):
@@ -193,20 +228,25 @@ class ReconnectingFactory(ReconnectingClientFactory):
                         f"networkMonitor must provide INetworkMonitor "
                         f"(no {name}()), not {networkMonitor!r}"
                     )
-        self.networkMonitor = networkMonitor
-        if clock is not None and not callable(getattr(clock, "callLater", None)):
-            raise TypeError(f"clock must provide IReactorTime, not {clock!r}")
+            self.networkMonitor = networkMonitor
         if clock is not None:
+            if not callable(getattr(clock, "callLater", None)):
+                raise TypeError(f"clock must provide IReactorTime, not {clock!r}")
             self.clock = cast(Any, clock)
-        self.connectTimeout = checkDelay("connectTimeout", connectTimeout)
-        self.handshakeTimeout = checkDelay("handshakeTimeout", handshakeTimeout)
-        self.minUptime = checkDelay("minUptime", minUptime)
-        self.networkUpJitter = checkDelay("networkUpJitter", networkUpJitter)
-        self.maxRetryLater = checkDelay("maxRetryLater", maxRetryLater)
-        self.alertAfter = (
-            None if alertAfter is None else checkDelay("alertAfter", alertAfter)
-        )
-        self.alertEvery = checkDelay("alertEvery", alertEvery)
+        for name, value in (
+            ("connectTimeout", connectTimeout),
+            ("handshakeTimeout", handshakeTimeout),
+            ("minUptime", minUptime),
+            ("networkUpJitter", networkUpJitter),
+            ("maxRetryLater", maxRetryLater),
+            ("alertAfter", alertAfter),
+            ("alertEvery", alertEvery),
+            ("userTimeout", userTimeout),
+        ):
+            if value is None and name in ("alertAfter", "userTimeout"):
+                self._setIfChanged(name, None)
+            else:
+                self._setIfChanged(name, checkDelay(name, value))
         if keepAlive is not None:
             if not isinstance(keepAlive, tuple) or len(keepAlive) != 3:
                 raise TypeError(
@@ -221,10 +261,11 @@ class ReconnectingFactory(ReconnectingClientFactory):
                 checkDelay("keepAlive interval", interval),
                 count,
             )
-        self.keepAlive = keepAlive
-        self.userTimeout = (
-            None if userTimeout is None else checkDelay("userTimeout", userTimeout)
-        )
+        self._setIfChanged("keepAlive", keepAlive)
+
+    def _setIfChanged(self, name: str, value: object) -> None:
+        if value != getattr(ReconnectingFactory, name):
+            setattr(self, name, value)
 
     # -- the machine ----------------------------------------------------------
 
@@ -233,8 +274,6 @@ class ReconnectingFactory(ReconnectingClientFactory):
         # Created lazily: subclasses written for RCF may not call __init__.
         machine: Machine | None = self.__dict__.get("_machineInstance")
         if machine is None:
-            if "rng" not in self.__dict__:
-                self.rng = random.Random()
             machine = self.__dict__["_machineInstance"] = Machine(self)
         return machine
 
@@ -260,8 +299,10 @@ class ReconnectingFactory(ReconnectingClientFactory):
                 jitter=min(1.0, max(0.0, float(self.jitter))),
                 rng=self.rng,
             )
+        if "rng" not in self.__dict__:
+            return _DEFAULT_BACKOFF
         default: ExponentialBackoff | None = self.__dict__.get("_defaultBackoff")
-        if default is None:
+        if default is None:  # the caller's rng, for reproducible schedules
             default = self.__dict__["_defaultBackoff"] = ExponentialBackoff(
                 rng=self.rng
             )
@@ -325,33 +366,15 @@ class ReconnectingFactory(ReconnectingClientFactory):
         Turn on TCP keepalive and ``TCP_USER_TIMEOUT`` on ``transport``'s
         socket, where it has one and the platform has the options.
         """
+        options = _socketOptions(self.keepAlive, self.userTimeout)
+        if not options:
+            return
         getHandle = getattr(transport, "getHandle", None)
         handle = getHandle() if getHandle is not None else None
         if not isinstance(handle, socket.socket) or handle.type != socket.SOCK_STREAM:
             return
         if handle.family not in (socket.AF_INET, socket.AF_INET6):
             return
-        options: list[tuple[int, int, int]] = []
-        if self.keepAlive is not None:
-            idle, interval, count = self.keepAlive
-            options.append((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1))
-            for name, value in (
-                ("TCP_KEEPIDLE", idle),
-                ("TCP_KEEPINTVL", interval),
-                ("TCP_KEEPCNT", count),
-            ):
-                if hasattr(socket, name):
-                    options.append(
-                        (socket.IPPROTO_TCP, getattr(socket, name), max(1, int(value)))
-                    )
-        if self.userTimeout is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
-            options.append(
-                (
-                    socket.IPPROTO_TCP,
-                    socket.TCP_USER_TIMEOUT,
-                    int(self.userTimeout * 1000),
-                )
-            )
         for level, option, value in options:
             try:
                 handle.setsockopt(level, option, value)
@@ -381,12 +404,14 @@ class ReconnectingFactory(ReconnectingClientFactory):
             probe.close()
         return None
 
-    def _startHandshake(self, protocol: Any) -> Deferred[Any]:
-        hook = self._handshakeHook if "_handshakeHook" in self.__dict__ else None
-        if isinstance(hook, HandshakeSteps) and type(self).handshake is (
-            ReconnectingFactory.handshake
-        ):
-            return hook.run(protocol, self._getClock())
+    def _startHandshake(self, protocol: Any) -> Deferred[Any] | None:
+        """Start the handshake; ``None`` when there is none at all."""
+        hook = self.__dict__.get("_handshakeHook")
+        if type(self).handshake is ReconnectingFactory.handshake:
+            if hook is None:
+                return None
+            if isinstance(hook, HandshakeSteps):
+                return hook.run(protocol, self._getClock())
         return callHandshake(self.handshake, protocol)
 
     # -- hooks for subclasses -------------------------------------------------
@@ -412,7 +437,10 @@ class ReconnectingFactory(ReconnectingClientFactory):
         """
         policy = self.__dict__.get("_policy")
         if policy is None:
-            policy = self.__dict__["_policy"] = DefaultPolicy(self.maxRetryLater)
+            if self.maxRetryLater == _DEFAULT_POLICY.maxRetryLater:
+                policy = _DEFAULT_POLICY
+            else:
+                policy = self.__dict__["_policy"] = DefaultPolicy(self.maxRetryLater)
         decision: Decision = policy.decide(failure, status)
         return decision
 

@@ -80,8 +80,45 @@ class Machine:
         ``outageAlert``, ``backoffSchedule``) are called.
     """
 
+    # One per managed connection: slots and lazily created containers keep an
+    # idle connection cheap (see bench/memory.py).
+    __slots__ = (
+        "_calls",
+        "_clock",
+        "_closedWaiters",
+        "_handshake",
+        "_lastNotified",
+        "_notifying",
+        "_observers",
+        "_pending",
+        "_schedule",
+        "_unwatchNetwork",
+        "_waiters",
+        "alertedSince",
+        "attempt",
+        "attemptAfterClose",
+        "attemptStartedAt",
+        "cancelReason",
+        "closing",
+        "driver",
+        "dropping",
+        "lastDelay",
+        "lastFailure",
+        "networkResetAt",
+        "networkUp",
+        "nextAttemptAt",
+        "outageSince",
+        "owner",
+        "protocol",
+        "since",
+        "state",
+        "stopReason",
+        "stopRequested",
+    )
+
     def __init__(self, owner: ReconnectingFactory) -> None:
         self.owner = owner
+        self._clock: IReactorTime | None = None
         self.state = S.IDLE
         self.since = 0.0
         self.attempt = 0
@@ -101,14 +138,15 @@ class Machine:
         self.networkResetAt: float | None = None
         self.attemptStartedAt = 0.0
         self.outageSince: float | None = None
+        self.alertedSince: float | None = None
 
         self._schedule: Iterator[float] | None = None
         self._handshake: Deferred[Any] | None = None
-        self._calls: dict[str, IDelayedCall] = {}
-        self._observers: list[Callable[[ConnectionStatus], object]] = []
-        self._waiters: list[Deferred[Any]] = []
-        self._closedWaiters: list[Deferred[None]] = []
-        self._pending: list[ConnectionStatus] = []
+        self._calls: dict[str, IDelayedCall] | None = None
+        self._observers: list[Callable[[ConnectionStatus], object]] | None = None
+        self._waiters: list[Deferred[Any]] | None = None
+        self._closedWaiters: list[Deferred[None]] | None = None
+        self._pending: list[ConnectionStatus] | None = None
         self._notifying = False
         self._lastNotified: ConnectionStatus | None = None
         self._unwatchNetwork: Callable[[], None] | None = None
@@ -117,27 +155,40 @@ class Machine:
 
     @property
     def clock(self) -> IReactorTime:
-        """The owner's clock (the global reactor only if none was given)."""
-        return self.owner._getClock()
+        """
+        The owner's clock (the global reactor only if none was given), fixed
+        at first use.
+        """
+        clock = self._clock
+        if clock is None:
+            clock = self._clock = self.owner._getClock()
+        return clock
 
     def _call(self, name: str, delay: float, function: Callable[[], None]) -> None:
-        self._cancel(name)
+        calls = self._calls
+        if calls is None:
+            calls = self._calls = {}
+        else:
+            self._cancel(name)
+        calls[name] = self.clock.callLater(delay, self._fire, name, function)
 
-        def fire() -> None:
-            del self._calls[name]
-            function()
-
-        self._calls[name] = self.clock.callLater(delay, fire)
+    def _fire(self, name: str, function: Callable[[], None]) -> None:
+        if self._calls is not None:
+            self._calls.pop(name, None)
+        function()
 
     def _cancel(self, *names: str) -> None:
+        calls = self._calls
+        if not calls:
+            return
         for name in names:
-            call = self._calls.pop(name, None)
+            call = calls.pop(name, None)
             if call is not None and call.active():
                 call.cancel()
 
     def pendingCalls(self) -> list[str]:
         """Names of the timers the machine holds (for tests and debugging)."""
-        return sorted(self._calls)
+        return sorted(self._calls or ())
 
     @property
     def status(self) -> ConnectionStatus:
@@ -180,14 +231,17 @@ class Machine:
         if status == self._lastNotified:
             return
         self._lastNotified = status
-        self._pending.append(status)
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = []
+        pending.append(status)
         if self._notifying:
             return
         self._notifying = True
         try:
-            while self._pending:
-                current = self._pending.pop(0)
-                for observer in list(self._observers):
+            while pending:
+                current = pending.pop(0)
+                for observer in list(self._observers or ()):
                     try:
                         observer(current)
                     except Exception:
@@ -204,11 +258,13 @@ class Machine:
         """See ``ReconnectingFactory.addStatusObserver``."""
         if not callable(observer):
             raise TypeError(f"callback must be callable, not {observer!r}")
+        if self._observers is None:
+            self._observers = []
         self._observers.append(observer)
         self._lastNotified = None
 
         def remove() -> None:
-            if observer in self._observers:
+            if self._observers and observer in self._observers:
                 self._observers.remove(observer)
 
         return remove
@@ -221,21 +277,25 @@ class Machine:
             return fail(GaveUp(self.stopReason or "stopped"))
 
         def cancel(d: Deferred[Any]) -> None:
-            if d in self._waiters:
+            if self._waiters and d in self._waiters:
                 self._waiters.remove(d)
 
         waiter: Deferred[Any] = Deferred(cancel)
+        if self._waiters is None:
+            self._waiters = []
         self._waiters.append(waiter)
         return waiter
 
     def _fireWaiters(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
             if self.state is S.CONNECTED:
                 waiter.callback(self.protocol)
             elif self.state is S.STOPPED and not self.attemptAfterClose:
                 waiter.errback(GaveUp(self.stopReason or "stopped"))
             else:  # a callback changed the state again: keep waiting
+                if self._waiters is None:
+                    self._waiters = []
                 self._waiters.append(waiter)
 
     # -- schedule -----------------------------------------------------------
@@ -389,19 +449,13 @@ class Machine:
             self.lastFailure = reason
             self._stop(self.stopRequested)
             return
-        _log.warn(
-            "Connection to {target} lost: {reason}",
-            target=self._target(),
-            reason=_describe(reason),
-            failure=reason,
-        )
-        self._failed(reason)
+        self._failed(reason, connectionLost=True)
 
     def _closed(self) -> None:
         self.closing = None
         self._cancel("abort")
-        waiters, self._closedWaiters = self._closedWaiters, []
-        for waiter in waiters:
+        waiters, self._closedWaiters = self._closedWaiters, None
+        for waiter in waiters or ():
             waiter.callback(None)
         if self.attemptAfterClose:
             self.attemptAfterClose = False
@@ -425,12 +479,15 @@ class Machine:
     # -- handshake ----------------------------------------------------------
 
     def _runHandshake(self, protocol: Any) -> None:
-        timeout = self.owner.handshakeTimeout
-        if timeout:
-            self._call("handshakeTimeout", timeout, self._handshakeTimedOut)
         d = self.owner._startHandshake(protocol)
+        if d is None:  # no business handshake at all
+            self._connected()
+            return
         self._handshake = d
         d.addBoth(self._handshakeFinished, d)
+        timeout = self.owner.handshakeTimeout
+        if self._handshake is d and timeout:  # still running
+            self._call("handshakeTimeout", timeout, self._handshakeTimedOut)
 
     def _handshakeFinished(self, result: object, d: Deferred[Any]) -> None:
         if d is not self._handshake:
@@ -468,7 +525,6 @@ class Machine:
         now = self.clock.seconds()
         self._enter(S.CONNECTED)
         self.lastFailure = None
-        self._cancel("alert")
         if self.outageSince is not None:
             _log.info(
                 "Connected to {target} after an outage of {duration:.3f}s "
@@ -493,7 +549,7 @@ class Machine:
 
     # -- decisions ----------------------------------------------------------
 
-    def _failed(self, reason: Failure) -> None:
+    def _failed(self, reason: Failure, connectionLost: bool = False) -> None:
         """An attempt failed or a connection ended: decide what follows."""
         self.lastFailure = reason
         self.attempt += 1
@@ -513,7 +569,9 @@ class Machine:
         else:
             delay = self._nextDelay()
         _log.warn(
-            "Attempt {attempt} to {target} failed: {reason}; {next}",
+            "Connection to {target} lost: {reason}; {next}"
+            if connectionLost
+            else "Attempt {attempt} to {target} failed: {reason}; {next}",
             attempt=self.attempt,
             target=self._target(),
             reason=_describe(reason),
@@ -572,15 +630,26 @@ class Machine:
     def _beginOutage(self) -> None:
         if self.outageSince is not None:
             return
-        self.outageSince = self.clock.seconds()
+        now = self.outageSince = self.clock.seconds()
         alertAfter = self.owner.alertAfter
-        if alertAfter is not None:
+        if alertAfter is None:
+            return
+        # The alert timer outlives short outages (no timer churn per drop);
+        # it is moved earlier if a new outage needs it sooner.
+        call = self._calls.get("alert") if self._calls else None
+        if call is None or call.getTime() > now + alertAfter:
             self._call("alert", alertAfter, self._alert)
 
     def _alert(self) -> None:
-        since = self.outageSince
-        if since is None:  # pragma: no cover - cancelled with the outage
+        since, alertAfter = self.outageSince, self.owner.alertAfter
+        if since is None or alertAfter is None:
+            return  # the outage is over
+        now = self.clock.seconds()
+        if self.alertedSince != since and now < since + alertAfter:
+            # A newer outage than the timer was set for: not due yet.
+            self._call("alert", since + alertAfter - now, self._alert)
             return
+        self.alertedSince = since
         status = self.status
         _log.critical(
             "outage: no connection to {target} for {duration:.1f}s "
@@ -658,6 +727,8 @@ class Machine:
         if self.closing is None:
             return succeed(None)
         waiter: Deferred[None] = Deferred()
+        if self._closedWaiters is None:
+            self._closedWaiters = []
         self._closedWaiters.append(waiter)
         return waiter
 

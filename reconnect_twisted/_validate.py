@@ -6,6 +6,7 @@ argument it is about.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -61,3 +62,22 @@ def adapt(
         f"{name} must provide {interface.__name__} or be a callable "
         f"{expected}, not {value!r}"
     )
+
+
+#: The randomness of every schedule or factory given no ``rng=``: a private
+#: instance, so the ``random`` module's own state is never touched.
+SHARED_RNG = random.Random()
+
+
+def checkRng(value: Any) -> random.Random:
+    """
+    Return ``value`` if it is a :class:`random.Random`, :data:`SHARED_RNG` if
+    it is ``None``.
+
+    :raises TypeError: naming ``rng`` for anything else.
+    """
+    if value is None:
+        return SHARED_RNG
+    if not isinstance(value, random.Random):
+        raise TypeError(f"rng must be a random.Random, not {value!r}")
+    return value

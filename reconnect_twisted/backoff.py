@@ -14,7 +14,7 @@ from typing import Any
 
 from zope.interface import Interface, implementer
 
-from ._validate import adapt, checkDelay, checkFraction
+from ._validate import adapt, checkDelay, checkFraction, checkRng
 
 __all__ = [
     "DecorrelatedBackoff",
@@ -55,8 +55,8 @@ class FixedBackoff:
     :param interval: seconds between attempts, ``>= 0``.
     :param jitter: fraction in ``[0, 1]``; each delay is drawn uniformly from
         ``[interval * (1 - jitter), interval]``.
-    :param rng: the source of randomness (a fresh :class:`random.Random` if
-        ``None``).
+    :param rng: the source of randomness (a :class:`random.Random`; ``None``:
+        one shared by the library, never the ``random`` module's own).
     """
 
     def __init__(
@@ -67,7 +67,7 @@ class FixedBackoff:
     ) -> None:
         self.interval = checkDelay("interval", interval)
         self.jitter = checkFraction("jitter", jitter)
-        self._rng = rng if rng is not None else random.Random()
+        self._rng = checkRng(rng)
 
     def delays(self) -> Iterator[float]:
         """
@@ -95,8 +95,8 @@ class ExponentialBackoff:
         measurement (see the herd benchmark).
     :param afterCap: ``"hold"`` stays at ``maxDelay``; ``"restart"`` starts
         again from ``initialDelay`` once the cap has been reached.
-    :param rng: the source of randomness (a fresh :class:`random.Random` if
-        ``None``).
+    :param rng: the source of randomness (a :class:`random.Random`; ``None``:
+        one shared by the library, never the ``random`` module's own).
     """
 
     def __init__(
@@ -121,7 +121,7 @@ class ExponentialBackoff:
         if afterCap not in ("hold", "restart"):
             raise ValueError(f"afterCap must be 'hold' or 'restart', not {afterCap!r}")
         self.afterCap = afterCap
-        self._rng = rng if rng is not None else random.Random()
+        self._rng = checkRng(rng)
 
     def delays(self) -> Iterator[float]:
         """
@@ -156,8 +156,8 @@ class DecorrelatedBackoff:
 
     :param initialDelay: the smallest delay, ``>= 0``.
     :param maxDelay: the cap, ``>= initialDelay``.
-    :param rng: the source of randomness (a fresh :class:`random.Random` if
-        ``None``).
+    :param rng: the source of randomness (a :class:`random.Random`; ``None``:
+        one shared by the library, never the ``random`` module's own).
     """
 
     def __init__(
@@ -172,7 +172,7 @@ class DecorrelatedBackoff:
             raise ValueError(
                 f"maxDelay ({maxDelay!r}) must be >= initialDelay ({initialDelay!r})"
             )
-        self._rng = rng if rng is not None else random.Random()
+        self._rng = checkRng(rng)
 
     def delays(self) -> Iterator[float]:
         """
