@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from twisted.internet import error
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress, IConnector, IReactorTime
+from twisted.internet.interfaces import IAddress, IConnector, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol, ReconnectingClientFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -73,12 +73,13 @@ class _ConnectorDriver:
     Makes attempts through an ``IConnector`` (``reactor.connectTCP`` & co.).
     """
 
-    __slots__ = ("_description", "clock", "connector")
+    __slots__ = ("_description", "_postponed", "clock", "connector")
 
     def __init__(self, connector: IConnector, clock: IReactorTime) -> None:
         self.connector = connector
         self.clock = clock
         self._description: str | None = None
+        self._postponed: IDelayedCall | None = None
 
     def startAttempt(self) -> None:
         """
@@ -86,13 +87,24 @@ class _ConnectorDriver:
         previous connection (we are inside its ``connectionLost``), on the
         next reactor turn.
         """
+        self._postponed = None
         if getattr(self.connector, "state", "disconnected") != "disconnected":
-            self.clock.callLater(0, self.startAttempt)
+            self._postponed = self.clock.callLater(0, self.startAttempt)
             return
         self.connector.connect()
 
+    def connectorIdle(self) -> None:
+        """The connector is disconnected now: start a postponed attempt."""
+        postponed = self._postponed
+        if postponed is not None and postponed.active():
+            postponed.cancel()
+            self.startAttempt()
+
     def cancelAttempt(self) -> None:
         """``connector.stopConnecting()``, if it is connecting."""
+        postponed, self._postponed = self._postponed, None
+        if postponed is not None and postponed.active():
+            postponed.cancel()
         with contextlib.suppress(error.NotConnectingError):
             self.connector.stopConnecting()
 
@@ -586,8 +598,15 @@ class ReconnectingFactory(ReconnectingClientFactory):
         """
         The connector's connection was closed. Nothing to do: the machine
         heard it from the protocol already (so overrides need not call this).
+        Now that the connector is idle, an attempt due at once starts at once,
+        as a plain ``connector.connect()`` here would.
         """
         self.connector = connector
+        machine = self._machine
+        driver = machine.driver
+        if isinstance(driver, _ConnectorDriver) and driver.connector is connector:
+            driver.connectorIdle()
+            machine.connectorIdle()
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the configuration, not the connection state (as RCF)."""

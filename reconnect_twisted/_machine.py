@@ -684,6 +684,15 @@ class Machine:
             self._connectNow()
         return self.whenConnected()
 
+    def connectorIdle(self) -> None:
+        """
+        The connector path's connector has just become idle: a retry that is
+        already due (a zero delay) starts now rather than a reactor turn later.
+        """
+        due = self.nextAttemptAt
+        if self.state is S.WAITING and due is not None and due <= self.clock.seconds():
+            self._connectNow()
+
     def scheduleRetry(self) -> None:
         """RCF's ``retry()``: see ``ReconnectingFactory.retry``."""
         if self.dropping:

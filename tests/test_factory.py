@@ -1038,15 +1038,36 @@ class CompatibilityTests(SynchronousTestCase):
         factory.addStatusObserver(observer)
         connector.connect()
         connector.succeed()
-        connector.drop()  # the connector is still "connected" inside the loss
+        # Inside the loss the connector is still "connected": the attempt is
+        # postponed, and starts as soon as clientConnectionLost says it is idle.
+        connector.drop()
         self.assertEqual(factory.status.state, S.CONNECTING)
-        self.assertEqual(connector.attempts, 1)
-        clock.advance(0)
         self.assertEqual(connector.attempts, 2)
         self.assertEqual(connector.state, "connecting")
+        # Only the new attempt's connect timeout is left: no postponed call.
+        self.assertEqual([c.getTime() for c in clock.getDelayedCalls()], [30.0])
         factory.giveUp()
         self.assertEqual(clock.getDelayedCalls(), [])
         self.failureResultOf(waits[0], GaveUp)
+
+    def test_zeroDelayReconnectsAtOnce(self) -> None:
+        """When the delay is 0, a lost connection is retried in clientConnectionLost."""
+        clock = Clock()
+        factory = AppFactory(
+            clock=clock, backoff=FixedBackoff(0), minUptime=0, alertAfter=None
+        )
+        connector = FakeConnector(factory, clock)
+        connector.connect()
+        connector.succeed()
+        connector.drop()
+        self.assertEqual(connector.attempts, 2)  # like connector.connect() there
+        self.assertEqual(factory.status.state, S.CONNECTING)
+        connector.fail()  # a failed attempt still waits for the timer
+        self.assertEqual(connector.attempts, 2)
+        clock.advance(0)
+        self.assertEqual(connector.attempts, 3)
+        factory.giveUp()
+        self.assertEqual(clock.getDelayedCalls(), [])
 
     def test_retriesView(self) -> None:
         """When attempts fail, RCF's retries attribute counts them."""
