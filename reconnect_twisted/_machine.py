@@ -356,6 +356,9 @@ class Machine:
         if self.closing is not None:
             # One transport at a time: attempt once the old one has closed.
             self.attemptAfterClose = True
+            if self.nextAttemptAt is not None:
+                self.nextAttemptAt = None  # no longer a time: after the close
+                self.notify()
             return
         if self.driver is None:
             self._stop("gave up: no connector to retry with")
@@ -708,7 +711,7 @@ class Machine:
         if self.state is S.CONNECTED:
             self.stopRequested = reason
             return
-        if self.state is S.STOPPED:
+        if self.state is S.STOPPED and not self.attemptAfterClose:
             return
         self._abandonAttempt()
         self._stop(reason)

@@ -56,6 +56,11 @@ def adapt(
     """
     if interface.providedBy(value):
         return value
+    if isinstance(value, type) and interface.implementedBy(value):
+        raise TypeError(
+            f"{name} must be an instance, not the class {value.__name__}; "
+            f"did you mean {value.__name__}()?"
+        )
     if callable(value):
         return wrap(value)
     raise TypeError(

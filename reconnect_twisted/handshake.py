@@ -69,12 +69,11 @@ async def _await(awaitable: Any) -> Any:
 
 def _stepName(step: Step | tuple[str, Step]) -> tuple[str, Step]:
     if isinstance(step, tuple):
-        name, function = step
-        if not isinstance(name, str) or not callable(function):
-            raise TypeError(f"a named step must be (str, callable), not {step!r}")
-        return name, function
+        if len(step) != 2 or not isinstance(step[0], str) or not callable(step[1]):
+            raise TypeError(f"steps: a named step is (str, callable), not {step!r}")
+        return step[0], step[1]
     if not callable(step):
-        raise TypeError(f"steps must be callables or (name, callable), not {step!r}")
+        raise TypeError(f"steps: each is a callable or (name, callable), not {step!r}")
     return getattr(step, "__name__", repr(step)), step
 
 

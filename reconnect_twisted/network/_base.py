@@ -32,12 +32,15 @@ class ObservableMonitor:
         self, callback: Callable[[bool | None], None]
     ) -> Callable[[], None]:
         """
-        Call ``callback(isUp)`` on every change of :attr:`isUp` to ``True`` or
-        ``False``.
+        Call ``callback(isUp)`` on every change of :attr:`isUp` (``None`` when
+        the monitor fails and can no longer tell).
 
         :return: a callable that removes this observer; calling it again does
             nothing.
+        :raises TypeError: naming ``callback`` if it is not callable.
         """
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {callback!r}")
         token = object()
         self._observers[token] = callback
 

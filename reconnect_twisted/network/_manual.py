@@ -23,6 +23,8 @@ class ManualNetworkMonitor(ObservableMonitor):
     """
 
     def __init__(self, isUp: bool | None = True) -> None:
+        if isUp is not None and not isinstance(isUp, bool):
+            raise TypeError(f"isUp must be True, False or None, not {isUp!r}")
         super().__init__(isUp)
 
     def start(self) -> None:
@@ -38,5 +40,9 @@ class ManualNetworkMonitor(ObservableMonitor):
     def setUp(self, isUp: bool) -> None:
         """
         Set :attr:`isUp`; observers are called only if it changed.
+
+        :raises TypeError: naming ``isUp`` if it is not a bool.
         """
-        self._setState(bool(isUp))
+        if not isinstance(isUp, bool):
+            raise TypeError(f"isUp must be True or False, not {isUp!r}")
+        self._setState(isUp)
