@@ -345,26 +345,14 @@ class ReconnectingFactory(ReconnectingClientFactory):
                 "Cannot track {protocol!r}: it has no __dict__", protocol=protocol
             )
             return
-        made: Callable[[Any], None] = protocol.makeConnection
-        lost: Callable[[Failure], None] = protocol.connectionLost
+        # Instance attributes that shadow the class's methods once: the object
+        # stays the application's own, and the machine hears of the loss
+        # however clientConnectionLost is overridden. (partial objects: an
+        # idle connection pays a few dozen bytes for them.)
         machine = self._machine
-
-        def makeConnection(transport: Any) -> None:
-            del vars(protocol)["makeConnection"]
-            made(transport)
-            machine.transportUp(protocol)
-
-        def connectionLost(reason: Failure) -> None:
-            del vars(protocol)["connectionLost"]
-            try:
-                lost(reason)
-            finally:
-                machine.connectionLost(reason, protocol)
-
-        # Instance attributes: the object stays the application's own, and the
-        # machine hears of the loss however clientConnectionLost is overridden.
-        vars(protocol)["makeConnection"] = makeConnection
-        vars(protocol)["connectionLost"] = connectionLost
+        attributes = vars(protocol)
+        attributes["makeConnection"] = functools.partial(machine.protocolMade, protocol)
+        attributes["connectionLost"] = functools.partial(machine.protocolLost, protocol)
 
     @_trackBuild
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:

@@ -173,8 +173,11 @@ class Machine:
         calls[name] = self.clock.callLater(delay, self._fire, name, function)
 
     def _fire(self, name: str, function: Callable[[], None]) -> None:
-        if self._calls is not None:
-            self._calls.pop(name, None)
+        calls = self._calls
+        if calls is not None:
+            calls.pop(name, None)
+            if not calls:
+                self._calls = None  # an idle connection holds no dict
         function()
 
     def _cancel(self, *names: str) -> None:
@@ -185,6 +188,8 @@ class Machine:
             call = calls.pop(name, None)
             if call is not None and call.active():
                 call.cancel()
+        if not calls:
+            self._calls = None
 
     def pendingCalls(self) -> list[str]:
         """Names of the timers the machine holds (for tests and debugging)."""
@@ -414,6 +419,26 @@ class Machine:
             reason, self.cancelReason = self.cancelReason, None
         self._failed(reason)
 
+    def protocolLost(self, protocol: Any, reason: Failure) -> None:
+        """
+        Installed as ``protocol.connectionLost`` (see ``_factory._track``):
+        run the application's own ``connectionLost``, then report the loss.
+        """
+        del vars(protocol)["connectionLost"]
+        try:
+            protocol.connectionLost(reason)
+        finally:
+            self.connectionLost(reason, protocol)
+
+    def protocolMade(self, protocol: Any, transport: Any) -> None:
+        """
+        Installed as ``protocol.makeConnection``: run the application's own
+        ``makeConnection`` (and so ``connectionMade``), then report it.
+        """
+        del vars(protocol)["makeConnection"]
+        protocol.makeConnection(transport)
+        self.transportUp(protocol)
+
     def transportUp(self, protocol: Any) -> None:
         """The transport is connected and ``connectionMade`` has returned."""
         if self.state not in (S.CONNECTING, S.IDLE) or self.protocol is not None:
@@ -547,6 +572,7 @@ class Machine:
         self._fireWaiters()
 
     def _stayedUp(self) -> None:
+        self._cancel("alert")  # not needed until the next outage
         self.resetSchedule()
         self.notify()
 
