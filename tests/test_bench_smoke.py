@@ -1,0 +1,110 @@
+"""
+Smoke test of the benchmarks (issue 9): ``python -m bench --tiny`` runs in a
+subprocess in seconds and its JSON has every metric. The numbers of a tiny
+run mean nothing; only their presence and shape are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KINDS = ("raw", "rcf", "cs", "ours")
+
+
+def isNumber(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    pytest.importorskip("psutil")
+    path = tmp_path_factory.mktemp("bench") / "tiny.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--no-plot", "--json", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "Targets" in completed.stdout
+    assert path.with_suffix(".txt").exists()
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+@pytest.mark.parametrize("section", ["cycles", "handshake"])
+def test_cycleRates(results: dict[str, Any], section: str) -> None:
+    for conc in ("1", "8"):
+        for kind in KINDS:
+            entry = results[section][conc][kind]
+            assert isNumber(entry["rate"]) and entry["rate"] > 0, (section, conc, kind)
+            assert entry["samples"]
+
+
+def test_memory(results: dict[str, Any]) -> None:
+    assert results["memory"]
+    for row in results["memory"].values():
+        for kind in KINDS:
+            assert isNumber(row[kind]["rssPerConn"])
+            assert isNumber(row[kind]["tracedPerConn"])
+            assert row[kind]["tracedPerConn"] > 0
+
+
+def test_cpu(results: dict[str, Any]) -> None:
+    for kind in ("rcf", "cs", "ours"):
+        assert isNumber(results["cpu"][kind]["usPerRetry"])
+        assert results["cpu"][kind]["usPerRetry"] > 0
+
+
+def test_herd(results: dict[str, Any]) -> None:
+    herd = results["herd"]
+    names = {s["name"] for s in herd["scenarios"]}
+    assert {"RCF defaults", "ClientService defaults"} <= names
+    assert sum(s["preset"] for s in herd["scenarios"]) == 1
+    assert any(s["networkUp"] for s in herd["scenarios"])
+    for scenario in herd["scenarios"]:
+        assert scenario["reconnected"] == herd["clients"], scenario["name"]
+        for key in ("t99", "t100"):
+            assert isNumber(scenario[key]), (scenario["name"], key)
+        assert scenario["t99"] <= scenario["t100"]
+        assert scenario["attempts"] >= herd["clients"] - herd["rate"]
+        assert scenario["peakPerSecond"] > 0
+        assert scenario["curve"]
+
+
+def test_netup(results: dict[str, Any]) -> None:
+    netup = results["netup"]
+    if netup["skipped"]:
+        assert netup["reason"].startswith("skipped:")
+    else:
+        assert isNumber(netup["latency"])
+
+
+def test_targets(results: dict[str, Any]) -> None:
+    names = [t["name"] for t in results["targets"]]
+    assert len(names) == len(set(names))
+    for prefix in (
+        "cycle rate, 1 conn",
+        "cycle rate, 8 conn",
+        "memory/conn",
+        "herd",
+        "network up",
+    ):
+        assert any(name.startswith(prefix) for name in names), prefix
+    for t in results["targets"]:
+        assert t["status"] in ("PASS", "FAIL", "SKIP")
+        if t["status"] == "FAIL":
+            assert isNumber(t["miss"]) and t["miss"] > 0
