@@ -5,6 +5,7 @@ endpoint) with task.Clock and fake transports.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from twisted.internet import error
@@ -54,69 +55,49 @@ class AppFactory(ReconnectingFactory):
     protocol = RecordingProtocol
 
 
-class ConnectorPath:
-    """Drives a factory the way reactor.connectTCP does."""
+class Path:
+    """
+    Drives a factory through one of the two paths: ``fake`` is a
+    FakeConnector (as reactor.connectTCP) or a FakeEndpoint (under
+    ReconnectingService); both fakes have the same test controls.
+    """
 
-    def __init__(self, factory: ReconnectingFactory, clock: Clock) -> None:
-        self.factory = factory
-        self.connector = FakeConnector(factory, clock)
-
-    def start(self) -> None:
-        self.connector.connect()
+    def __init__(self, fake: Any, start: Any) -> None:
+        self.fake = fake
+        self.start = start
 
     def succeed(self) -> Any:
-        return self.connector.succeed()
+        return self.fake.succeed()
 
     def fail(self, reason: BaseException | None = None) -> None:
-        self.connector.fail(reason)
+        self.fake.fail(reason)
 
     def drop(self, reason: BaseException | None = None) -> None:
-        self.connector.drop(reason)
+        self.fake.drop(reason)
 
     @property
     def attempts(self) -> int:
-        return self.connector.attempts
+        return int(self.fake.attempts)
 
     @property
     def connecting(self) -> bool:
-        return self.connector.state == "connecting"
+        return bool(self.fake.state == "connecting")
 
     @property
     def transport(self) -> Any:
-        return self.connector.transport
+        return self.fake.transport
 
 
-class EndpointPath:
-    """Drives a factory through ReconnectingService and a fake endpoint."""
+def connectorPath(factory: ReconnectingFactory, clock: Clock) -> Path:
+    """The connector path: reactor.connectTCP(host, port, factory)."""
+    connector = FakeConnector(factory, clock)
+    return Path(connector, connector.connect)
 
-    def __init__(self, factory: ReconnectingFactory, clock: Clock) -> None:
-        self.factory = factory
-        self.endpoint = FakeEndpoint(clock)
-        self.service = ReconnectingService(self.endpoint, factory)
 
-    def start(self) -> None:
-        self.service.startService()
-
-    def succeed(self) -> Any:
-        return self.endpoint.succeed()
-
-    def fail(self, reason: BaseException | None = None) -> None:
-        self.endpoint.fail(reason)
-
-    def drop(self, reason: BaseException | None = None) -> None:
-        self.endpoint.drop(reason)
-
-    @property
-    def attempts(self) -> int:
-        return self.endpoint.attempts
-
-    @property
-    def connecting(self) -> bool:
-        return self.endpoint.state == "connecting"
-
-    @property
-    def transport(self) -> Any:
-        return self.endpoint.transport
+def endpointPath(factory: ReconnectingFactory, clock: Clock) -> Path:
+    """The endpoint path: ReconnectingService(endpoint, factory)."""
+    endpoint = FakeEndpoint(clock)
+    return Path(endpoint, ReconnectingService(endpoint, factory).startService)
 
 
 class _CoreTests:
@@ -124,7 +105,7 @@ class _CoreTests:
     Tests run on each path; subclasses set ``pathClass``.
     """
 
-    pathClass: ClassVar[type[ConnectorPath] | type[EndpointPath]]
+    pathClass: ClassVar[Callable[[ReconnectingFactory, Clock], Path]]
 
     # helpers
 
@@ -877,13 +858,13 @@ def _fail() -> Deferred[None]:
 class ConnectorPathTests(_CoreTests, SynchronousTestCase):
     """Core scenarios on the connector path (reactor.connectTCP)."""
 
-    pathClass = ConnectorPath
+    pathClass = staticmethod(connectorPath)
 
 
 class EndpointPathTests(_CoreTests, SynchronousTestCase):
     """Core scenarios on the endpoint path (ReconnectingService)."""
 
-    pathClass = EndpointPath
+    pathClass = staticmethod(endpointPath)
 
 
 class CompatibilityTests(SynchronousTestCase):
