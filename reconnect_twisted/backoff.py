@@ -46,6 +46,17 @@ def _jittered(rng: random.Random, delay: float, jitter: float) -> float:
     return rng.uniform(delay * (1.0 - jitter), delay)
 
 
+def _checkRange(initialDelay: Any, maxDelay: Any) -> tuple[float, float]:
+    """Check ``0 <= initialDelay <= maxDelay``, naming the culprit."""
+    initial = checkDelay("initialDelay", initialDelay)
+    cap = checkDelay("maxDelay", maxDelay)
+    if cap < initial:
+        raise ValueError(
+            f"maxDelay ({maxDelay!r}) must be >= initialDelay ({initialDelay!r})"
+        )
+    return initial, cap
+
+
 @implementer(IBackoff)
 class FixedBackoff:
     """
@@ -108,15 +119,10 @@ class ExponentialBackoff:
         afterCap: str = "hold",
         rng: random.Random | None = None,
     ) -> None:
-        self.initialDelay = checkDelay("initialDelay", initialDelay)
+        self.initialDelay, self.maxDelay = _checkRange(initialDelay, maxDelay)
         self.factor = checkDelay("factor", factor)
         if self.factor < 1.0:
             raise ValueError(f"factor must be >= 1, not {factor!r}")
-        self.maxDelay = checkDelay("maxDelay", maxDelay)
-        if self.maxDelay < self.initialDelay:
-            raise ValueError(
-                f"maxDelay ({maxDelay!r}) must be >= initialDelay ({initialDelay!r})"
-            )
         self.jitter = checkFraction("jitter", jitter)
         if afterCap not in ("hold", "restart"):
             raise ValueError(f"afterCap must be 'hold' or 'restart', not {afterCap!r}")
@@ -166,12 +172,7 @@ class DecorrelatedBackoff:
         maxDelay: float = 60.0,
         rng: random.Random | None = None,
     ) -> None:
-        self.initialDelay = checkDelay("initialDelay", initialDelay)
-        self.maxDelay = checkDelay("maxDelay", maxDelay)
-        if self.maxDelay < self.initialDelay:
-            raise ValueError(
-                f"maxDelay ({maxDelay!r}) must be >= initialDelay ({initialDelay!r})"
-            )
+        self.initialDelay, self.maxDelay = _checkRange(initialDelay, maxDelay)
         self._rng = checkRng(rng)
 
     def delays(self) -> Iterator[float]:
