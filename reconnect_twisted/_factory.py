@@ -479,7 +479,11 @@ class ReconnectingFactory(ReconnectingClientFactory):
         """
         Attempt at once from ``WAITING``, ``OFFLINE`` or ``STOPPED`` (which
         resumes trying with a fresh schedule); no new attempt otherwise.
-        Returns :meth:`whenConnected`.
+        Returns :meth:`whenConnected`: it fails with
+        :class:`~reconnect_twisted.GaveUp` if the factory stops first, so a
+        caller that ignores it (a UI button) should consume that, e.g.
+        ``factory.reconnectNow().addErrback(lambda failure: None)``, or
+        Twisted logs an unhandled error when the Deferred is collected.
         """
         return self._machine.reconnectNow()
 
