@@ -97,12 +97,10 @@ class Machine:
         "alertedSince",
         "attempt",
         "attemptAfterClose",
-        "attemptStartedAt",
         "cancelReason",
         "closing",
         "driver",
         "dropping",
-        "lastDelay",
         "lastFailure",
         "networkResetAt",
         "networkUp",
@@ -126,7 +124,6 @@ class Machine:
         self.lastFailure: Failure | None = None
         self.stopReason: str | None = None
         self.networkUp: bool | None = None
-        self.lastDelay: float | None = None
 
         self.driver: Driver | None = None
         self.protocol: Any = None  # the current connection's protocol
@@ -136,7 +133,6 @@ class Machine:
         self.dropping = False  # cancelling an attempt that must not count
         self.attemptAfterClose = False
         self.networkResetAt: float | None = None
-        self.attemptStartedAt = 0.0
         self.outageSince: float | None = None
         self.alertedSince: float | None = None
 
@@ -331,8 +327,7 @@ class Machine:
         """Begin trying with ``driver`` (the endpoint path's start)."""
         self.driver = driver
         if self.state in (S.IDLE, S.STOPPED):
-            self.resetSchedule()
-            self._beginOutage()
+            self._resume()
             self._connectNow()
 
     def attemptStarted(self, driver: Driver) -> None:
@@ -351,10 +346,14 @@ class Machine:
             )
             return
         if self.state in (S.IDLE, S.STOPPED):
-            self.resetSchedule()
-            self._beginOutage()
+            self._resume()
         self._cancel("retry")
         self._enterConnecting()
+
+    def _resume(self) -> None:
+        """Start trying from IDLE or STOPPED: a fresh schedule, an outage."""
+        self.resetSchedule()
+        self._beginOutage()
 
     def _connectNow(self) -> None:
         self._cancel("retry")
@@ -377,7 +376,6 @@ class Machine:
 
     def _enterConnecting(self) -> None:
         self._ensureMonitor()
-        self.attemptStartedAt = self.clock.seconds()
         self.cancelReason = None
         self._enter(S.CONNECTING)
         timeout = self.owner.connectTimeout
@@ -632,7 +630,6 @@ class Machine:
 
     def _wait(self, delay: float) -> None:
         self._enter(S.WAITING)
-        self.lastDelay = delay
         self.owner.delay = delay
         self.nextAttemptAt = self.clock.seconds() + delay
         self._call("retry", delay, self._connectNow)
@@ -704,8 +701,7 @@ class Machine:
         """See ``ReconnectingFactory.reconnectNow``."""
         self.stopRequested = None
         if self.state is S.STOPPED:
-            self.resetSchedule()
-            self._beginOutage()
+            self._resume()
             self._connectNow()
         elif self.state in (S.WAITING, S.OFFLINE) or (
             self.state is S.IDLE and self.driver is not None
