@@ -98,6 +98,14 @@ class Options(usage.Options):
             )
         if self["jitter"] > 1:
             raise usage.UsageError("--jitter must be in [0, 1]")
+        if self["backoff"] != "fixed":
+            if self["initial-delay"] <= 0:
+                raise usage.UsageError(
+                    "--initial-delay must be > 0 for an exponential or "
+                    "decorrelated backoff (0 would retry with no wait)"
+                )
+            if self["max-delay"] < self["initial-delay"]:
+                raise usage.UsageError("--max-delay must be >= --initial-delay")
         self["password"] = ""
         if self["credentials"]:
             try:

@@ -14,7 +14,7 @@ from typing import Any
 
 from zope.interface import Interface, implementer
 
-from ._validate import adapt, checkDelay, checkFraction, checkRng
+from ._validate import adapt, checkDelay, checkFraction, checkMinDelay, checkRng
 
 __all__ = [
     "DecorrelatedBackoff",
@@ -47,8 +47,18 @@ def _jittered(rng: random.Random, delay: float, jitter: float) -> float:
 
 
 def _checkRange(initialDelay: Any, maxDelay: Any) -> tuple[float, float]:
-    """Check ``0 <= initialDelay <= maxDelay``, naming the culprit."""
-    initial = checkDelay("initialDelay", initialDelay)
+    """
+    Check ``0 < initialDelay <= maxDelay``, naming the culprit. An
+    ``initialDelay`` of 0 is refused: every later delay derives from it, so
+    the whole schedule would be 0 (a reconnection loop with no wait).
+    """
+    if initialDelay == 0 and not isinstance(initialDelay, bool):
+        raise ValueError(
+            f"initialDelay must be > 0, not {initialDelay!r}: every delay of "
+            f"the schedule derives from it, so 0 would retry with no wait "
+            f"for ever"
+        )
+    initial = checkMinDelay("initialDelay", initialDelay)
     cap = checkDelay("maxDelay", maxDelay)
     if cap < initial:
         raise ValueError(
@@ -98,7 +108,8 @@ class ExponentialBackoff:
 
     With ``jitter=0`` the defaults give ``2, 4, 8, 16, 32, 60, 60, ...``.
 
-    :param initialDelay: the delay before the first attempt, ``>= 0``.
+    :param initialDelay: the delay before the first attempt, ``> 0`` (0
+        would make every delay 0).
     :param factor: growth factor, ``>= 1``.
     :param maxDelay: the cap, ``>= initialDelay``; no delay is ever above it.
     :param jitter: fraction in ``[0, 1]``: each delay ``d`` is drawn uniformly
@@ -144,7 +155,7 @@ class ExponentialBackoff:
                     continue
                 if self.factor == 1.0:
                     continue
-                base = base * self.factor if base > 0 else base
+                base = base * self.factor
 
     def __repr__(self) -> str:
         return (
@@ -160,7 +171,8 @@ class DecorrelatedBackoff:
     "Decorrelated jitter": ``d = min(maxDelay, uniform(initialDelay, prev * 3))``,
     starting from ``prev = initialDelay``.
 
-    :param initialDelay: the smallest delay, ``>= 0``.
+    :param initialDelay: the smallest delay, ``> 0`` (0 would allow a
+        schedule of zeros).
     :param maxDelay: the cap, ``>= initialDelay``.
     :param rng: the source of randomness (a :class:`random.Random`; ``None``:
         one shared by the library, never the ``random`` module's own).

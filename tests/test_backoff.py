@@ -48,9 +48,11 @@ class ExactScheduleTests(SynchronousTestCase):
         """When factor is 1, the delay stays at initialDelay."""
         self.assertEqual(take(ExponentialBackoff(5, 1, 60, 0), 4), [5.0] * 4)
 
-    def test_zeroInitialDelay(self) -> None:
-        """When initialDelay is 0, every delay is 0 (no busy loop in the code)."""
-        self.assertEqual(take(ExponentialBackoff(0, 2, 60, 0), 5), [0.0] * 5)
+    def test_tinyInitialDelay(self) -> None:
+        """When initialDelay is tiny but > 0, the schedule still grows."""
+        self.assertEqual(
+            take(ExponentialBackoff(0.25, 2, 60, 0), 5), [0.25, 0.5, 1.0, 2.0, 4.0]
+        )
 
     def test_decorrelatedSeeded(self) -> None:
         """When seeded alike, DecorrelatedBackoff follows the formula exactly."""
@@ -105,6 +107,16 @@ class ValidationTests(SynchronousTestCase):
         (lambda: FixedBackoff(1, jitter=-0.1), "jitter"),
         (lambda: FixedBackoff(1, jitter=math.nan), "jitter"),
         (lambda: ExponentialBackoff(initialDelay=-2), "initialDelay"),
+        (lambda: ExponentialBackoff(initialDelay=0), "initialDelay"),
+        (lambda: ExponentialBackoff(initialDelay=0.0), "initialDelay"),
+        (lambda: ExponentialBackoff(initialDelay=-0.0), "initialDelay"),
+        (lambda: ExponentialBackoff(0, 2, 60, 0), "initialDelay"),
+        (lambda: ExponentialBackoff(initialDelay=10**400), "initialDelay"),
+        (lambda: ExponentialBackoff(maxDelay=10**400), "maxDelay"),
+        (lambda: ExponentialBackoff(factor=10**400), "factor"),
+        (lambda: ExponentialBackoff(jitter=10**400), "jitter"),
+        (lambda: FixedBackoff(10**400), "interval"),
+        (lambda: FixedBackoff(1, jitter=10**400), "jitter"),
         (lambda: ExponentialBackoff(initialDelay=math.nan), "initialDelay"),
         (lambda: ExponentialBackoff(factor=0.5), "factor"),
         (lambda: ExponentialBackoff(factor=math.inf), "factor"),
@@ -113,6 +125,10 @@ class ValidationTests(SynchronousTestCase):
         (lambda: ExponentialBackoff(jitter=2), "jitter"),
         (lambda: ExponentialBackoff(afterCap="loop"), "afterCap"),
         (lambda: DecorrelatedBackoff(initialDelay=-1), "initialDelay"),
+        (lambda: DecorrelatedBackoff(0), "initialDelay"),
+        (lambda: DecorrelatedBackoff(0, 60), "initialDelay"),
+        (lambda: DecorrelatedBackoff(0.0, 0.0), "initialDelay"),
+        (lambda: DecorrelatedBackoff(10**400, 60), "initialDelay"),
         (lambda: DecorrelatedBackoff(initialDelay=5, maxDelay=1), "maxDelay"),
         (lambda: DecorrelatedBackoff(maxDelay=math.nan), "maxDelay"),
     ]
@@ -123,6 +139,31 @@ class ValidationTests(SynchronousTestCase):
             with self.assertRaises(ValueError) as e:
                 make()
             self.assertIn(name, str(e.exception))
+
+    def test_zeroInitialDelayMessage(self) -> None:
+        """When initialDelay is 0, the ValueError says why 0 is refused."""
+        for make in (ExponentialBackoff, DecorrelatedBackoff):
+            with self.assertRaises(ValueError) as e:
+                make(0)
+            self.assertEqual(
+                str(e.exception),
+                "initialDelay must be > 0, not 0: every delay of the schedule "
+                "derives from it, so 0 would retry with no wait for ever",
+            )
+
+    def test_hugeIntegerMessage(self) -> None:
+        """When initialDelay is 10**400, the ValueError names it and its size."""
+        with self.assertRaises(ValueError) as e:
+            ExponentialBackoff(10**400)
+        self.assertEqual(
+            str(e.exception),
+            "initialDelay must be a finite number, not an integer of about "
+            "401 digits (too large for a float)",
+        )
+
+    def test_fixedZeroAllowed(self) -> None:
+        """When FixedBackoff(0) is used, it stays allowed (minDelay floors it)."""
+        self.assertEqual(take(FixedBackoff(0), 3), [0.0, 0.0, 0.0])
 
     def test_invalidTypes(self) -> None:
         """When an argument has the wrong type, TypeError names the argument."""
@@ -137,13 +178,15 @@ class ValidationTests(SynchronousTestCase):
 
 
 delays = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+#: initialDelay: 0 is refused (every delay would be 0).
+initialDelays = st.floats(min_value=0, max_value=1e6, exclude_min=True)
 fractions = st.floats(min_value=0, max_value=1)
 seeds = st.integers(min_value=0, max_value=2**32)
 
 
 class PropertyTests(SynchronousTestCase):
     @given(
-        delays,
+        initialDelays,
         st.floats(min_value=1, max_value=10),
         delays,
         fractions,
@@ -190,7 +233,7 @@ class PropertyTests(SynchronousTestCase):
             take(FixedBackoff(interval, jitter, random.Random(seed)), 20), got
         )
 
-    @given(delays, delays, seeds)
+    @given(initialDelays, delays, seeds)
     def test_decorrelatedBounds(self, initial: float, extra: float, seed: int) -> None:
         """When decorrelated, delays stay within [initialDelay, maxDelay]."""
         backoff = DecorrelatedBackoff(initial, initial + extra, random.Random(seed))
@@ -199,7 +242,7 @@ class PropertyTests(SynchronousTestCase):
             self.assertGreaterEqual(value, initial)
             self.assertLessEqual(value, initial + extra)
 
-    @given(delays, st.floats(min_value=1, max_value=10), delays)
+    @given(initialDelays, st.floats(min_value=1, max_value=10), delays)
     def test_freshEachCall(self, initial: float, factor: float, extra: float) -> None:
         """When delays() is called again, the schedule starts from the beginning."""
         backoff = ExponentialBackoff(initial, factor, initial + extra, 0)

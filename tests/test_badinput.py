@@ -137,6 +137,10 @@ class ConstructorTests(_Checks):
             (TypeError, "initialDelay", lambda: DecorrelatedBackoff("1")),
             (TypeError, "maxDelay", lambda: DecorrelatedBackoff(1, [60])),
             (ValueError, "initialDelay", lambda: DecorrelatedBackoff(INF)),
+            (ValueError, "initialDelay", lambda: ExponentialBackoff(initialDelay=0)),
+            (ValueError, "initialDelay", lambda: DecorrelatedBackoff(0, 60)),
+            (ValueError, "initialDelay", lambda: DecorrelatedBackoff(10**400)),
+            (ValueError, "interval", lambda: FixedBackoff(10**400)),
         ]:
             self.assertRejects(kind, name, make)
 

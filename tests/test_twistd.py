@@ -119,10 +119,24 @@ class DiscoveryTests(SynchronousTestCase):
             (["--connect", "tcp:1:2", "--backoff", "x"], "--backoff"),
             (["--connect", "tcp:1:2", "--jitter", "2"], "--jitter"),
             (["--connect", "tcp:1:2", "--credentials", "/nope"], "--credentials"),
+            (["--connect", "tcp:1:2", "--initial-delay", "0"], "--initial-delay"),
+            (
+                ["--connect=tcp:1:2", "--backoff=decorrelated", "--initial-delay=0"],
+                "--initial-delay",
+            ),
+            (["--connect", "tcp:1:2", "--max-delay", "1"], "--max-delay"),
         ]:
             with self.assertRaises(UsageError) as e:
                 Options().parseOptions(argv)
             self.assertIn(word, str(e.exception))
+
+    def test_fixedZeroInterval(self) -> None:
+        """When the backoff is fixed, --initial-delay 0 is not an error."""
+        options = Options()
+        options.parseOptions(
+            ["--connect", "tcp:1:2", "--backoff", "fixed", "--initial-delay", "0"]
+        )
+        self.assertEqual(options["initial-delay"], 0.0)
 
 
 class Collector(ProcessProtocol):

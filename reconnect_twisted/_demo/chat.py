@@ -408,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     if options.command == "server":
         return runServer(options)
-    if options.initial_delay < 0 or options.max_delay < options.initial_delay:
-        print("chat client: need 0 <= --initial-delay <= --max-delay", file=sys.stderr)
+    if not 0 < options.initial_delay <= options.max_delay < math.inf:
+        print("chat client: need 0 < --initial-delay <= --max-delay", file=sys.stderr)
         return 2
     return runClient(options)
 
