@@ -218,18 +218,24 @@ def checkMaxRetries(value: Any) -> int | None:
     return result
 
 
+def _unwrap(thing: Any) -> Any:
+    """
+    The callable under any number of :func:`functools.partial` (or
+    ``partialmethod``) wrappers, or ``None`` for a cycle of partials.
+    """
+    for _ in range(100):
+        if not isinstance(thing, functools.partial | functools.partialmethod):
+            return thing
+        thing = thing.func
+    return None
+
+
 def _ownName(thing: Any) -> str | None:
     """
-    The name ``thing`` itself carries, partials unwrapped, or ``None``:
-    ``__qualname__`` for a bound method (``Class.method``), ``__name__`` for
-    anything else that has one (a function, a class). Never ``repr()``.
+    The name an (unwrapped) callable carries, or ``None``: ``__qualname__``
+    for a bound method (``Class.method``), ``__name__`` for anything else
+    that has one (a function, a class). Never ``repr()``.
     """
-    seen = 0
-    while isinstance(thing, functools.partial | functools.partialmethod):
-        thing = thing.func
-        seen += 1
-        if seen > 100:  # a partial wrapping itself, through a cycle
-            return None
     try:
         if inspect.ismethod(thing):
             name = getattr(thing, "__qualname__", None)
@@ -245,12 +251,15 @@ def safeName(thing: Any) -> str:
     A name for a callable that is safe to log: never its ``repr()``, which for
     a :func:`functools.partial` shows the bound arguments (a password, say).
 
-    Partials are unwrapped (repeatedly) to the function they wrap; a bound
+    Partials are unwrapped (repeatedly) to the callable they wrap; a bound
     method gives its ``__qualname__`` (``Client.login``); a function or class
     its ``__name__``; any other object its type's ``__name__``.
     """
-    name = _ownName(thing)
-    return name if name is not None else type(thing).__name__
+    unwrapped = _unwrap(thing)
+    if unwrapped is None:
+        return type(thing).__name__
+    name = _ownName(unwrapped)
+    return name if name is not None else type(unwrapped).__name__
 
 
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
