@@ -125,6 +125,17 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+def rotated(items: Sequence[str], index: int) -> list[str]:
+    """``items`` rotated left by ``index``: round ``index``'s running order."""
+    shift = index % len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def medianRatio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """The median of the same-round ratios ``numerators[i] / denominators[i]``."""
+    return median([a / b for a, b in zip(numerators, denominators, strict=True)])
+
+
 def emit(result: dict[str, Any]) -> None:
     """A child's result: one JSON line on stdout."""
     print(json.dumps(result), flush=True)

@@ -1,12 +1,29 @@
 """
 Benchmark 4: CPU cost of the reconnect machinery, in microseconds per
-scheduled retry, with no sockets: a :class:`~twisted.internet.task.Clock`
-drives each contestant against a connector (or endpoint) that fails every
-attempt at once; every ``clock.advance`` fires one retry.
+failed attempt (refused at once, next retry scheduled), with no sockets: a
+clock drives each contestant against a connector (or endpoint) that fails
+every attempt at once; every ``clock.advance`` fires one retry per factory.
+
+It runs with 1 and with 100 concurrently failing factories on one clock (so
+the table shows how the cost scales when many clients share a reactor). The
+clock is :class:`bench.herd.HeapClock` for both: the stock ``Clock``
+re-sorts its whole call list on every ``callLater``, which with 100 pending
+calls would cost more than the factories being measured.
+
+Steadiness: the contestants are interleaved in rounds (the order rotates
+from round to round, so none always runs first), and every round yields a
+same-round ratio; the targets use the median of those ratios.
+
+Profiling one contestant (``--profile`` prints the cProfile entries, those
+in ``reconnect_twisted`` first)::
+
+    python -m bench.cpu ours --factories 1 --retries 20000 --profile
 """
 
 from __future__ import annotations
 
+import argparse
+import gc
 import time
 from typing import Any
 
@@ -23,9 +40,13 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from bench._common import median
+from bench._common import median, medianRatio, rotated
 
 DELAY = 1.0
+KINDS = ("rcf", "cs", "ours")
+#: The concurrency levels: failing factories sharing one clock.
+FACTORIES = (1, 100)
+WARMUP_ADVANCES = 50
 
 
 @implementer(IConnector)
@@ -37,6 +58,7 @@ class FailingConnector:
         self.attempts = 0
 
     def connect(self) -> None:
+        """Count the attempt and refuse it at once."""
         self.attempts += 1
         self.factory.startedConnecting(self)
         self.factory.clientConnectionFailed(
@@ -44,12 +66,14 @@ class FailingConnector:
         )
 
     def stopConnecting(self) -> None:
+        """Never connecting between attempts."""
         raise error.NotConnectingError()
 
     def disconnect(self) -> None:
-        pass
+        """Nothing to disconnect."""
 
     def getDestination(self) -> Any:
+        """A fixed loopback address."""
         from twisted.internet.address import IPv4Address
 
         return IPv4Address("TCP", "127.0.0.1", 4321)
@@ -63,6 +87,7 @@ class FailingEndpoint:
         self.attempts = 0
 
     def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
+        """Count the attempt and refuse it at once."""
         self.attempts += 1
         return fail(error.ConnectionRefusedError())
 
@@ -102,32 +127,96 @@ def setUp(kind: str, clock: Clock) -> tuple[Any, Any]:
     raise ValueError(kind)
 
 
-def measureOnce(kind: str, retries: int) -> float:
-    """Microseconds per retry over ``retries`` retries."""
-    clock = Clock()
-    counter, stop = setUp(kind, clock)
-    for _ in range(50):  # warm up
+def measureOnce(kind: str, retries: int, factories: int = 1,
+                profile: Any = None) -> float:
+    """
+    Microseconds per failed attempt over about ``retries`` attempts, made by
+    ``factories`` factories failing concurrently on one clock (each
+    ``advance`` fires one retry of each). ``profile``: a ``cProfile.Profile``
+    enabled around the measured loop only.
+    """
+    from bench.herd import HeapClock
+
+    clock = HeapClock()
+    contestants = [setUp(kind, clock) for _ in range(factories)]
+    for _ in range(WARMUP_ADVANCES):
         clock.advance(DELAY)
-    before = counter.attempts
+    advances = max(1, retries // factories)
+    before = sum(counter.attempts for counter, _ in contestants)
+    gc.collect()
+    if profile is not None:
+        profile.enable()
     started = time.perf_counter()
-    for _ in range(retries):
+    for _ in range(advances):
         clock.advance(DELAY)
     elapsed = time.perf_counter() - started
-    done = counter.attempts - before
-    stop()
-    if done != retries:
-        raise RuntimeError(f"{kind}: {done} attempts for {retries} advances")
-    return elapsed / retries * 1e6
+    if profile is not None:
+        profile.disable()
+    done = sum(counter.attempts for counter, _ in contestants) - before
+    for _, stop in contestants:
+        stop()
+    if done != advances * factories:
+        raise RuntimeError(
+            f"{kind}: {done} attempts for {advances} advances x {factories}"
+        )
+    return elapsed / done * 1e6
 
 
-def run(retries: int, repeats: int = 3) -> dict[str, Any]:
-    """µs per retry for each contestant (median of ``repeats``)."""
-    results: dict[str, Any] = {}
-    samples: dict[str, list[float]] = {kind: [] for kind in ("rcf", "cs", "ours")}
-    for _ in range(repeats):
-        for kind in samples:
-            samples[kind].append(measureOnce(kind, retries))
-    for kind, values in samples.items():
-        results[kind] = {"usPerRetry": median(values), "samples": values}
-    results["retries"] = retries
+def run(retries: int, rounds: int = 5,
+        factoryCounts: tuple[int, ...] = FACTORIES) -> dict[str, Any]:
+    """
+    µs per failed attempt of each contestant at each concurrency: the
+    median of ``rounds`` interleaved rounds, and the median of the
+    same-round ratios ours/RCF and ours/ClientService.
+    """
+    results: dict[str, Any] = {"retries": retries, "rounds": rounds,
+                               "byFactories": {}}
+    for factories in factoryCounts:
+        samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
+        for index in range(rounds):
+            for kind in rotated(KINDS, index):
+                samples[kind].append(measureOnce(kind, retries, factories))
+        entry: dict[str, Any] = {
+            kind: {"usPerRetry": median(values), "samples": values}
+            for kind, values in samples.items()
+        }
+        entry["ratios"] = {
+            other: medianRatio(samples["ours"], samples[other])
+            for other in ("rcf", "cs")
+        }
+        results["byFactories"][str(factories)] = entry
     return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Stand-alone entry point: measure (or profile) one contestant."""
+    import cProfile
+    import pstats
+
+    from bench._common import silenceLogs
+
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu")
+    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--factories", type=int, default=1)
+    parser.add_argument("--retries", type=int, default=20000)
+    parser.add_argument("--profile", action="store_true",
+                        help="print cProfile's top entries (tottime, cumulative)")
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args(argv)
+    silenceLogs()
+    profile = cProfile.Profile() if args.profile else None
+    us = measureOnce(args.kind, args.retries, args.factories, profile)
+    print(f"{args.kind}: {us:.2f} us per failed attempt "
+          f"({args.factories} factories, {args.retries} attempts"
+          + (", profiled: slower than unprofiled)" if profile else ")"))
+    if profile is not None:
+        stats = pstats.Stats(profile)
+        for order in ("tottime", "cumulative"):
+            print(f"\n-- in reconnect_twisted, by {order}")
+            stats.sort_stats(order).print_stats("reconnect_twisted", args.top)
+            print(f"\n-- everything, by {order}")
+            stats.sort_stats(order).print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()

@@ -410,27 +410,68 @@ def runOne(args: tuple[int, int, int, int, float]) -> dict[str, Any]:
     result = simulate(scenario, clients, rate, seed, horizon)
     out = dict(result.__dict__)
     out.update(kind=scenario.kind, preset=scenario.preset,
-               networkUp=scenario.networkUp)
+               networkUp=scenario.networkUp, backoff=scenario.backoff, seed=seed)
     return out
 
 
-def run(clients: int, rate: int, seed: int = 1, horizon: float = 3600.0,
+#: The per-scenario metrics aggregated over seeds (and compared with RCF's).
+METRICS = ("t99", "t100", "attempts", "peakPerSecond")
+
+
+def _median(values: list[float | None]) -> float | None:
+    """The median, ``None`` ("never") counting as infinitely late."""
+    import statistics
+
+    value = statistics.median(math.inf if v is None else v for v in values)
+    return None if math.isinf(value) else value
+
+
+def run(clients: int, rate: int, seeds: int = 1, horizon: float = 3600.0,
         processes: int = 2) -> dict[str, Any]:
-    """All scenarios (in ``processes`` worker processes)."""
+    """
+    Every scenario with each of the seeds ``1 .. seeds`` (in ``processes``
+    worker processes). Per scenario: the median over the seeds of each
+    metric, ``perSeed`` (the raw values), ``vsRCF`` (the median of the
+    same-seed ratios to RCF's metric) and the curve of seed 1.
+    """
     import multiprocessing
 
-    jobs = [(i, clients, rate, seed, horizon) for i in range(len(SCENARIOS))]
+    jobs = [(i, clients, rate, seed, horizon)
+            for seed in range(1, seeds + 1) for i in range(len(SCENARIOS))]
     if processes > 1:
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            results = pool.map(runOne, jobs, chunksize=1)
+            flat = pool.map(runOne, jobs, chunksize=1)
     else:
-        results = [runOne(job) for job in jobs]
+        flat = [runOne(job) for job in jobs]
+    bySeed: dict[int, dict[str, dict[str, Any]]] = {}
+    for result in flat:
+        bySeed.setdefault(result["seed"], {})[result["name"]] = result
+    rcfName = SCENARIOS[0].name
+    scenarios = []
+    for scenario in SCENARIOS:
+        runs = [bySeed[seed][scenario.name] for seed in sorted(bySeed)]
+        out = dict(runs[0])
+        out.pop("seed")
+        out["wallSeconds"] = sum(r["wallSeconds"] for r in runs)
+        out["reconnected"] = min(r["reconnected"] for r in runs)
+        out["perSeed"] = {key: [r[key] for r in runs] for key in METRICS}
+        vsRCF: dict[str, float | None] = {}
+        for key in METRICS:
+            value = _median([r[key] for r in runs])
+            out[key] = value if key.startswith("t") or value is None else round(value)
+            ratios = []
+            for seed, r in zip(sorted(bySeed), runs, strict=True):
+                ours, theirs = r[key], bySeed[seed][rcfName][key]
+                ratios.append(None if ours is None or not theirs else ours / theirs)
+            vsRCF[key] = _median(ratios)
+        out["vsRCF"] = vsRCF
+        scenarios.append(out)
     return {
         "clients": clients,
         "rate": rate,
         "ideal": clients / rate,
-        "seed": seed,
+        "seeds": sorted(bySeed),
         "horizon": horizon,
         "step": STEP,
-        "scenarios": results,
+        "scenarios": scenarios,
     }

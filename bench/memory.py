@@ -11,6 +11,18 @@ connection), collects garbage and reports the RSS delta (psutil) or the
 traced Python allocations (tracemalloc) per connection. RSS and
 tracemalloc are measured in separate children: tracemalloc's own
 bookkeeping would inflate the RSS.
+
+Where the bytes go (``--top N``, implies ``--tracemalloc``; stand-alone,
+against a ``hold`` server started by hand with ``python -m bench.server
+hold``)::
+
+    python -m bench.memory ours --n 1000 --port PORT --top 10
+
+prints the traced allocations still alive per connection, by the line that
+allocated them and by the innermost ``reconnect_twisted`` line on the
+allocation's stack (what of ours made Twisted, or Python, allocate it).
+Deep tracebacks slow tracemalloc down: ``--top`` is for breakdowns, never
+for the table.
 """
 
 from __future__ import annotations
@@ -71,8 +83,53 @@ def makeOne(kind: str, port: int, keep: list[Any]) -> None:
         raise ValueError(kind)
 
 
+#: Traceback depth for ``--top``.
+TOP_FRAMES = 30
+
+
+def breakdown(snapshot: tracemalloc.Snapshot, n: int, top: int) -> dict[str, Any]:
+    """
+    The ``top`` biggest allocation sites of ``snapshot``, in bytes per
+    connection: ``byLine`` (the allocating line) and ``byOurLine`` (the
+    innermost ``reconnect_twisted`` frame on the stack; ``<not ours>`` when
+    none is).
+    """
+    snapshot = snapshot.filter_traces([
+        tracemalloc.Filter(False, tracemalloc.__file__),
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap*"),
+    ])
+    byLine: dict[str, list[int]] = {}
+    byOurs: dict[str, list[int]] = {}
+
+    def where(frame: tracemalloc.Frame) -> str:
+        name = frame.filename
+        for marker in ("reconnect_twisted/", "twisted/", "bench/"):
+            if marker in name:
+                name = name[name.rindex(marker):]
+                break
+        return f"{name}:{frame.lineno}"
+
+    for trace in snapshot.traces:
+        frames = list(trace.traceback)  # most recent call first
+        line = byLine.setdefault(where(frames[0]), [0, 0])
+        line[0] += trace.size
+        line[1] += 1
+        ours = next((f for f in frames if "reconnect_twisted" in f.filename), None)
+        key = "<not ours>" if ours is None else where(ours)
+        entry = byOurs.setdefault(key, [0, 0])
+        entry[0] += trace.size
+        entry[1] += 1
+
+    def ranked(table: dict[str, list[int]]) -> list[dict[str, Any]]:
+        rows = sorted(table.items(), key=lambda kv: -kv[1][0])[:top]
+        return [{"where": k, "bytesPerConn": size / n, "blocksPerConn": count / n}
+                for k, (size, count) in rows]
+
+    return {"byLine": ranked(byLine), "byOurLine": ranked(byOurs)}
+
+
 def run(kind: str, n: int, port: int, useTracemalloc: bool, idle: float,
-        timeout: float) -> dict[str, Any]:
+        timeout: float, top: int = 0) -> dict[str, Any]:
     """Open ``n`` connections and measure; see the module docstring."""
     import psutil
     from twisted.internet import reactor
@@ -98,7 +155,7 @@ def run(kind: str, n: int, port: int, useTracemalloc: bool, idle: float,
         gc.collect()
         rss0 = process.memory_info().rss
         if useTracemalloc:
-            tracemalloc.start()
+            tracemalloc.start(TOP_FRAMES if top else 1)
         traced0 = tracemalloc.get_traced_memory()[0] if useTracemalloc else 0
         started = time.monotonic()
         for done in range(0, n, BATCH):
@@ -112,6 +169,8 @@ def run(kind: str, n: int, port: int, useTracemalloc: bool, idle: float,
         result["rssPerConn"] = (process.memory_info().rss - rss0) / n
         if useTracemalloc:
             result["tracedPerConn"] = (tracemalloc.get_traced_memory()[0] - traced0) / n
+            if top:
+                result["top"] = breakdown(tracemalloc.take_snapshot(), n, top)
             tracemalloc.stop()
         result["up"] = STATE["up"] - WARMUP
 
@@ -141,9 +200,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--idle", type=float, default=5.5)
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--top", type=int, default=0,
+                        help="print the N biggest allocation sites (tracemalloc)")
     args = parser.parse_args(argv)
-    result = run(args.kind, args.n, args.port, args.tracemalloc, args.idle,
-                 args.timeout)
+    result = run(args.kind, args.n, args.port, args.tracemalloc or bool(args.top),
+                 args.idle, args.timeout, args.top)
+    if args.top:
+        for key, title in (("byLine", "allocating line"),
+                           ("byOurLine", "innermost reconnect_twisted line")):
+            print(f"-- {args.kind} at {args.n:,}: traced bytes per connection "
+                  f"by {title} (total {result['tracedPerConn']:.0f} B)")
+            for row in result["top"][key]:
+                print(f"{row['bytesPerConn']:8.1f} B {row['blocksPerConn']:6.2f} "
+                      f"blocks  {row['where']}")
     emit(result)
     import os
 

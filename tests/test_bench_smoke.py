@@ -51,7 +51,9 @@ def test_cycleRates(results: dict[str, Any], section: str) -> None:
         for kind in KINDS:
             entry = results[section][conc][kind]
             assert isNumber(entry["rate"]) and entry["rate"] > 0, (section, conc, kind)
-            assert entry["samples"]
+            assert len(entry["samples"]) == results[section]["rounds"]
+        for key in ("raw", "best", "cs"):
+            assert isNumber(results[section][conc]["ratios"][key])
 
 
 def test_memory(results: dict[str, Any]) -> None:
@@ -61,12 +63,18 @@ def test_memory(results: dict[str, Any]) -> None:
             assert isNumber(row[kind]["rssPerConn"])
             assert isNumber(row[kind]["tracedPerConn"])
             assert row[kind]["tracedPerConn"] > 0
+            assert row[kind]["rssSamples"] and row[kind]["tracedSamples"]
+        assert isNumber(row["ratios"]["traced"])
 
 
 def test_cpu(results: dict[str, Any]) -> None:
-    for kind in ("rcf", "cs", "ours"):
-        assert isNumber(results["cpu"][kind]["usPerRetry"])
-        assert results["cpu"][kind]["usPerRetry"] > 0
+    byFactories = results["cpu"]["byFactories"]
+    assert set(byFactories) == {"1", "100"}  # how the cost scales
+    for entry in byFactories.values():
+        for kind in ("rcf", "cs", "ours"):
+            assert isNumber(entry[kind]["usPerRetry"])
+            assert entry[kind]["usPerRetry"] > 0
+        assert isNumber(entry["ratios"]["rcf"])
 
 
 def test_herd(results: dict[str, Any]) -> None:
@@ -83,6 +91,9 @@ def test_herd(results: dict[str, Any]) -> None:
         assert scenario["attempts"] >= herd["clients"] - herd["rate"]
         assert scenario["peakPerSecond"] > 0
         assert scenario["curve"]
+        assert len(scenario["perSeed"]["attempts"]) == len(herd["seeds"])
+    rcf = next(s for s in herd["scenarios"] if s["name"] == "RCF defaults")
+    assert rcf["vsRCF"]["attempts"] == 1.0
 
 
 def test_netup(results: dict[str, Any]) -> None:
@@ -99,11 +110,22 @@ def test_targets(results: dict[str, Any]) -> None:
     for prefix in (
         "cycle rate, 1 conn",
         "cycle rate, 8 conn",
+        "cycle rate with handshake, 1 conn",
+        "cycle rate with handshake, 8 conn",
         "memory/conn",
-        "herd",
+        "CPU per failed attempt, 1 factory",
+        "CPU per failed attempt, 100 factories",
+        "herd ours ExponentialBackoff():",
+        "herd ours ExponentialBackoff() + network up: attempts",
+        "herd ours ExponentialBackoff() + network up: peak",
+        "herd ours ExponentialBackoff() + network up: t99",
         "network up",
     ):
         assert any(name.startswith(prefix) for name in names), prefix
+    for size in results["memory"]:
+        for label in ("RSS", "tracemalloc"):
+            name = f"memory/conn at {int(size):,} ({label}): ours <= 1.25 x RCF"
+            assert name in names
     for t in results["targets"]:
         assert t["status"] in ("PASS", "FAIL", "SKIP")
         if t["status"] == "FAIL":
