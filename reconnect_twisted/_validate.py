@@ -246,6 +246,16 @@ def _ownName(thing: Any) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+def ownName(thing: Any) -> str | None:
+    """
+    The name a callable carries itself, partials unwrapped, or ``None`` if it
+    has none (an object without ``__name__``): what :func:`safeName` returns
+    before falling back to the type's name. Never ``repr()``.
+    """
+    unwrapped = _unwrap(thing)
+    return None if unwrapped is None else _ownName(unwrapped)
+
+
 def safeName(thing: Any) -> str:
     """
     A name for a callable that is safe to log: never its ``repr()``, which for
@@ -262,7 +272,7 @@ def safeName(thing: Any) -> str:
     return name if name is not None else type(unwrapped).__name__
 
 
-_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _escape(char: str) -> str:
@@ -284,13 +294,17 @@ def _escape(char: str) -> str:
 def peerText(text: Any, limit: int = 200) -> str:
     """
     Text that came from a peer (a server's reply, a kick or close reason),
-    made safe for a log line: backslash, newline, carriage return and tab
-    become ``\\\\``, ``\\n``, ``\\r``, ``\\t``; every other character
-    that is not printable (control characters such as ESC, bidi overrides,
-    line separators) becomes ``\\xNN``/``\\uNNNN``/``\\UNNNNNNNN``, as
-    :func:`repr` writes them; printable Unicode is kept. The result holds at
+    made safe for a log line: newline, carriage return and tab become
+    ``\\n``, ``\\r``, ``\\t``; every other character that is not printable
+    (control characters such as ESC, bidi overrides, line separators)
+    becomes ``\\xNN``/``\\uNNNN``/``\\UNNNNNNNN``, as :func:`repr` writes
+    them; printable Unicode is kept, so is a backslash. The result holds at
     most ``limit`` characters of escaped text, followed by ``"…"`` if
     anything was cut (an escape is never cut in half).
+
+    Escaping twice changes nothing (``peerText(peerText(t)) == peerText(t)``
+    for the same ``limit``), so text escaped where an error is built can be
+    escaped again where it is logged.
 
     :param text: a ``str``; ``bytes`` are decoded as UTF-8, a byte that is not
         UTF-8 shown as ``\\xNN``; anything else goes through ``str()``.

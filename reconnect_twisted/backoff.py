@@ -14,7 +14,14 @@ from typing import Any
 
 from zope.interface import Interface, implementer
 
-from ._validate import adapt, checkDelay, checkFraction, checkMinDelay, checkRng
+from ._validate import (
+    adapt,
+    checkDelay,
+    checkFraction,
+    checkMinDelay,
+    checkRng,
+    safeName,
+)
 
 __all__ = [
     "DecorrelatedBackoff",
@@ -223,7 +230,7 @@ class _CallableBackoff:
             yield checkDelay(f"backoff({attempt})", self.function(attempt))
 
     def __repr__(self) -> str:
-        return f"backoff={self.function!r}"
+        return f"backoff={safeName(self.function)}"
 
 
 def asBackoff(value: Any) -> IBackoff:

@@ -18,7 +18,7 @@ from twisted.internet.defer import (
 from twisted.internet.interfaces import IReactorTime
 
 from ._errors import HandshakeRejected, HandshakeTimeout, ReconnectError
-from ._validate import checkDelay
+from ._validate import checkDelay, ownName, peerText, safeName
 
 __all__ = ["HandshakeStepError", "HandshakeSteps", "callHandshake"]
 
@@ -29,12 +29,19 @@ class HandshakeStepError(ReconnectError):
     """
     A step of :class:`HandshakeSteps` failed with an unexpected error.
 
+    The message gives the step's name, the original exception's type and its
+    ``str()`` escaped and truncated by :func:`peerText` (it may quote a
+    server's reply); never its ``repr()``.
+
     :ivar step: the name of the step that failed.
     :ivar original: the exception it failed with.
     """
 
     def __init__(self, step: str, original: BaseException) -> None:
-        super().__init__(f"handshake step {step!r} failed: {original!r}")
+        text = peerText(original)
+        kind = type(original).__name__
+        detail = f"{kind}: {text}" if text else kind
+        super().__init__(f"handshake step {step!r} failed: {detail}")
         self.step = step
         self.original = original
 
@@ -46,7 +53,8 @@ def callHandshake(function: Callable[..., Any], *args: Any) -> Deferred[Any]:
     :func:`ensureDeferred`, a synchronous exception becomes a failed Deferred.
 
     :raises: never; any other return value fails the Deferred with
-        :class:`TypeError`.
+        :class:`TypeError`, whose message names the callable by
+        :func:`~reconnect_twisted._validate.safeName` (never its ``repr()``).
     """
 
     def call() -> Any:
@@ -56,7 +64,7 @@ def callHandshake(function: Callable[..., Any], *args: Any) -> Deferred[Any]:
         if inspect.isawaitable(result):
             return ensureDeferred(_await(result))
         raise TypeError(
-            f"handshake {function!r} returned {type(result).__name__}, "
+            f"handshake {safeName(function)} returned {type(result).__name__}, "
             f"expected None, a Deferred or a coroutine"
         )
 
@@ -67,14 +75,40 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def _stepName(step: Step | tuple[str, Step]) -> tuple[str, Step]:
+def _stepName(step: Step | tuple[str, Step], number: int) -> tuple[str, Step]:
+    """
+    ``(name, callable)`` for step ``number`` (from 1): a ``(name, callable)``
+    pair as given; a plain callable named by its function's name (partials
+    unwrapped, never ``repr()``), or ``"step N"`` if it has no usable name (a
+    lambda, an object without ``__name__``). Errors describe a bad step by
+    its type only: its repr may hold a credential.
+    """
     if isinstance(step, tuple):
-        if len(step) != 2 or not isinstance(step[0], str) or not callable(step[1]):
-            raise TypeError(f"steps: a named step is (str, callable), not {step!r}")
+        if len(step) != 2:
+            raise TypeError(
+                f"steps: step {number} must be a callable or a (name, callable) "
+                f"pair, not a tuple of {len(step)} items"
+            )
+        if not isinstance(step[0], str):
+            raise TypeError(
+                f"steps: the name of step {number} must be a str, "
+                f"not {type(step[0]).__name__}"
+            )
+        if not callable(step[1]):
+            raise TypeError(
+                f"steps: step {number} ({step[0]!r}) must be callable, "
+                f"not {type(step[1]).__name__}"
+            )
         return step[0], step[1]
     if not callable(step):
-        raise TypeError(f"steps: each is a callable or (name, callable), not {step!r}")
-    return getattr(step, "__name__", repr(step)), step
+        raise TypeError(
+            f"steps: step {number} must be a callable or a (name, callable) "
+            f"pair, not {type(step).__name__}"
+        )
+    name = ownName(step)
+    if name is None or name.startswith("<"):
+        name = f"step {number}"
+    return name, step
 
 
 class HandshakeSteps:
@@ -91,6 +125,14 @@ class HandshakeSteps:
     type, so ``permanent=True`` still makes the default policy give up);
     anything else is wrapped in :class:`HandshakeStepError`.
 
+    A plain callable's name is its function's ``__name__`` (partials are
+    unwrapped; a bound method gives ``Class.method``), or ``"step N"``
+    (counting from 1) for a lambda or an object without a name; never its
+    ``repr()``, which for ``functools.partial(login, password=...)`` would
+    print the password. A rejection's reason is escaped and truncated with
+    :func:`~reconnect_twisted._validate.peerText`: it often quotes the
+    server.
+
     :param steps: callables, or ``(name, callable)`` pairs.
     :param stepTimeout: seconds each step may take, or ``None`` for no
         per-step limit (the factory's ``handshakeTimeout`` still applies to
@@ -102,7 +144,7 @@ class HandshakeSteps:
     ):
         if not steps:
             raise ValueError("steps: HandshakeSteps needs at least one step")
-        self.steps = [_stepName(step) for step in steps]
+        self.steps = [_stepName(step, number) for number, step in enumerate(steps, 1)]
         self.stepTimeout = (
             None if stepTimeout is None else checkDelay("stepTimeout", stepTimeout)
         )
@@ -122,7 +164,9 @@ class HandshakeSteps:
             try:
                 await step
             except HandshakeRejected as e:
-                error = HandshakeRejected(f"step {name!r}: {e.reason}", e.permanent)
+                error = HandshakeRejected(
+                    f"step {name!r}: {peerText(e.reason)}", e.permanent
+                )
                 error.step = name  # type: ignore[attr-defined]
                 raise error from e
             except (CancelledError, Exception) as e:
@@ -156,5 +200,5 @@ class HandshakeSteps:
         return self.run(protocol, clock)
 
     def __repr__(self) -> str:
-        names = ", ".join(name for name, _ in self.steps)
+        names = ", ".join(repr(name) for name, _ in self.steps)
         return f"HandshakeSteps({names}, stepTimeout={self.stepTimeout!r})"

@@ -20,7 +20,7 @@ from ._errors import (
     Kicked,
     RetryLater,
 )
-from ._validate import adapt, checkDelay
+from ._validate import adapt, checkDelay, safeName
 
 if TYPE_CHECKING:
     from ._status import ConnectionStatus
@@ -142,7 +142,7 @@ class _CallablePolicy:
         return self.function(failure, status)
 
     def __repr__(self) -> str:
-        return f"policy={self.function!r}"
+        return f"policy={safeName(self.function)}"
 
 
 def asPolicy(value: Any) -> IReconnectPolicy:

@@ -9,6 +9,8 @@ import functools
 import math
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from reconnect_twisted._validate import (
@@ -427,8 +429,16 @@ class PeerTextTests(SynchronousTestCase):
         self.assertNotIn("\n", text)
 
     def test_backslash(self) -> None:
-        """When the text has a backslash, it is doubled (escapes stay unambiguous)."""
-        self.assertEqual(peerText("a\\nb"), "a\\\\nb")
+        """When the text has a backslash, it is kept (escaping is idempotent)."""
+        self.assertEqual(peerText("a\\nb"), "a\\nb")
+
+    def test_idempotent(self) -> None:
+        """When escaped text is escaped again (same limit), it is unchanged."""
+        for text in ["a\nb\x1b", "x" * 500, "\n" * 300, "é\u202e" * 90, "\\x1b"]:
+            once = peerText(text)
+            self.assertEqual(peerText(once), once)
+            short = peerText(text, limit=7)
+            self.assertEqual(peerText(short, limit=7), short)
 
     def test_unicode(self) -> None:
         """When the text has printable Unicode, it is kept; format chars escaped."""
@@ -493,3 +503,22 @@ class PeerTextTests(SynchronousTestCase):
         with self.assertRaises(TypeError) as e2:
             peerText("x", limit=2.0)  # type: ignore[arg-type]
         self.assertEqual(str(e2.exception), "limit must be an int, not 2.0")
+
+
+class PeerTextPropertyTests(SynchronousTestCase):
+    @given(st.text(), st.integers(min_value=0, max_value=300))
+    def test_oneLineBoundedIdempotent(self, text: str, limit: int) -> None:
+        """When any text is escaped, it is printable, bounded and idempotent."""
+        once = peerText(text, limit)
+        self.assertTrue(once.isprintable())
+        self.assertLessEqual(len(once), limit + 1)
+        self.assertEqual(peerText(once, limit), once)
+        if len(text) <= limit and text.isprintable():
+            self.assertEqual(once, text)
+
+    @given(st.binary(), st.integers(min_value=0, max_value=50))
+    def test_bytesPrintable(self, data: bytes, limit: int) -> None:
+        """When any bytes are escaped, the result is printable and bounded."""
+        once = peerText(data, limit)
+        self.assertTrue(once.isprintable())
+        self.assertLessEqual(len(once), limit + 1)

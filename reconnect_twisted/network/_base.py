@@ -10,6 +10,7 @@ from typing import cast
 
 from twisted.logger import Logger
 
+from .._validate import safeName
 from ._debounce import Debouncer
 from ._typing import TimeReactor
 
@@ -66,8 +67,8 @@ class ObservableMonitor:
                 observer(isUp)
             except Exception:
                 self.log.failure(
-                    "Network observer {observer!r} raised on isUp={isUp}",
-                    observer=observer,
+                    "Network observer {observer} raised on isUp={isUp}",
+                    observer=safeName(observer),
                     isUp=isUp,
                 )
 

@@ -1,0 +1,250 @@
+"""
+HandshakeSteps and callHandshake never put a callable's repr() (which for a
+functools.partial shows a password) into a step name, a repr or an error, and
+escape the peer's text they quote.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from reconnect_twisted import HandshakeRejected, HandshakeTimeout
+from reconnect_twisted.handshake import (
+    HandshakeStepError,
+    HandshakeSteps,
+    callHandshake,
+)
+
+PASSWORD = "hunter2"
+
+
+def login(protocol: object, user: str = "", password: str = "") -> Deferred[None]:
+    """A step that succeeds."""
+    return succeed(None)
+
+
+def crash(protocol: object, password: str = "") -> None:
+    """A step with a programming error."""
+    raise ZeroDivisionError("division by zero")
+
+
+def rejectWith(reason: str, permanent: bool = False) -> Any:
+    def step(protocol: object, password: str = "") -> Deferred[None]:
+        return fail(HandshakeRejected(reason, permanent))
+
+    return step
+
+
+class Session:
+    def login(self, protocol: object, password: str = "") -> None:
+        """A method step."""
+
+
+class Step:
+    """A callable object whose repr holds the password."""
+
+    def __init__(self, password: str) -> None:
+        self.password = password
+
+    def __call__(self, protocol: object) -> None:
+        """Succeed."""
+
+    def __repr__(self) -> str:
+        return f"Step(password={self.password!r})"
+
+
+class SecretError(Exception):
+    """An error whose repr (not str) holds the password."""
+
+    def __repr__(self) -> str:
+        return f"SecretError({PASSWORD!r})"
+
+
+class StepNameTests(SynchronousTestCase):
+    def test_partialName(self) -> None:
+        """When a step is a partial with password=, it is named by its function."""
+        steps = HandshakeSteps(functools.partial(login, password=PASSWORD))
+        self.assertEqual([name for name, _ in steps.steps], ["login"])
+
+    def test_reprHasNoPassword(self) -> None:
+        """When HandshakeSteps of partials is printed, the password is not."""
+        steps = HandshakeSteps(
+            functools.partial(login, user="alice", password=PASSWORD),
+            functools.partial(functools.partial(crash, password=PASSWORD)),
+            Step(PASSWORD),
+            stepTimeout=5.0,
+        )
+        self.assertEqual(
+            repr(steps), "HandshakeSteps('login', 'crash', 'step 3', stepTimeout=5.0)"
+        )
+
+    def test_stepNumberWhenNoName(self) -> None:
+        """When a step is a lambda (or a partial of one), it is "step N"."""
+        steps = HandshakeSteps(
+            login,
+            lambda p: None,
+            functools.partial(lambda p, password: None, password=PASSWORD),
+        )
+        self.assertEqual(
+            [name for name, _ in steps.steps], ["login", "step 2", "step 3"]
+        )
+
+    def test_boundMethod(self) -> None:
+        """When a step is a bound method (in a partial), it is Class.method."""
+        session = Session()
+        steps = HandshakeSteps(
+            session.login, functools.partial(session.login, password=PASSWORD)
+        )
+        self.assertEqual(
+            [name for name, _ in steps.steps], ["Session.login", "Session.login"]
+        )
+
+    def test_givenNameKept(self) -> None:
+        """When a step is a (name, callable) pair, the name is used as given."""
+        steps = HandshakeSteps(("auth", functools.partial(login, password=PASSWORD)))
+        self.assertEqual([name for name, _ in steps.steps], ["auth"])
+
+    def test_badStepErrorsHaveNoRepr(self) -> None:
+        """When a step is malformed, the TypeError describes it without repr()."""
+        secret = functools.partial(login, password=PASSWORD)
+        for bad, message in [
+            (
+                ("login", secret, 1),
+                "steps: step 1 must be a callable or a (name, callable) pair, "
+                "not a tuple of 3 items",
+            ),
+            (
+                (secret, secret),
+                "steps: the name of step 1 must be a str, not partial",
+            ),
+            (
+                ("login", Step(PASSWORD).password),
+                "steps: step 1 ('login') must be callable, not str",
+            ),
+        ]:
+            with self.assertRaises(TypeError) as e:
+                HandshakeSteps(bad)  # type: ignore[arg-type]
+            self.assertEqual(str(e.exception), message)
+            self.assertNotIn(PASSWORD, str(e.exception))
+
+    def test_notCallable(self) -> None:
+        """When a step is not callable, the TypeError names its type only."""
+        with self.assertRaises(TypeError) as e:
+            HandshakeSteps(login, PASSWORD)  # type: ignore[arg-type]
+        self.assertEqual(
+            str(e.exception),
+            "steps: step 2 must be a callable or a (name, callable) pair, not str",
+        )
+
+
+class FailureMessageTests(SynchronousTestCase):
+    def runSteps(self, steps: HandshakeSteps, clock: Clock | None = None) -> Any:
+        d = steps.run(object(), clock or Clock())
+        return self.failureResultOf(d).value
+
+    def test_stepErrorNoRepr(self) -> None:
+        """When a partial step raises, the error names it and its type, no repr."""
+        error = self.runSteps(
+            HandshakeSteps(
+                functools.partial(login, password=PASSWORD),
+                functools.partial(crash, password=PASSWORD),
+            )
+        )
+        self.assertIsInstance(error, HandshakeStepError)
+        self.assertEqual(
+            str(error),
+            "handshake step 'crash' failed: ZeroDivisionError: division by zero",
+        )
+        self.assertEqual(error.step, "crash")
+        self.assertIsInstance(error.original, ZeroDivisionError)
+
+    def test_originalReprNotUsed(self) -> None:
+        """When the original error's repr holds a secret, only str() is used."""
+        error = HandshakeStepError("login", SecretError("server said no"))
+        self.assertEqual(
+            str(error), "handshake step 'login' failed: SecretError: server said no"
+        )
+        self.assertNotIn(PASSWORD, str(error))
+
+    def test_originalWithoutMessage(self) -> None:
+        """When the original error has an empty str(), only its type is given."""
+        error = HandshakeStepError("step 2", SecretError())
+        self.assertEqual(str(error), "handshake step 'step 2' failed: SecretError")
+
+    def test_originalTextEscaped(self) -> None:
+        """When the original error quotes a forged line, it is escaped, cut."""
+        reply = "no\r\n2026-01-01 [-] state=connected\x1b[0m" + "x" * 500
+        error = HandshakeStepError("login", ValueError(reply))
+        expected = (
+            "no\\r\\n2026-01-01 [-] state=connected\\x1b[0m"
+            + "x" * (200 - len("no\\r\\n2026-01-01 [-] state=connected\\x1b[0m"))
+            + "…"
+        )
+        self.assertEqual(
+            str(error), f"handshake step 'login' failed: ValueError: {expected}"
+        )
+        self.assertNotIn("\n", str(error))
+
+    def test_rejectedReasonEscaped(self) -> None:
+        """When a step rejects with a peer's multi-line reason, it is escaped."""
+        error = self.runSteps(
+            HandshakeSteps(
+                ("login", rejectWith("bad password\nLOGIN ok", permanent=True))
+            )
+        )
+        self.assertIsInstance(error, HandshakeRejected)
+        self.assertTrue(error.permanent)
+        self.assertEqual(error.reason, "step 'login': bad password\\nLOGIN ok")
+        self.assertEqual(
+            str(error),
+            "handshake permanently rejected: step 'login': bad password\\nLOGIN ok",
+        )
+
+    def test_rejectedReasonTruncated(self) -> None:
+        """When a rejection's reason is 10,000 characters, 200 are kept."""
+        error = self.runSteps(HandshakeSteps(("login", rejectWith("y" * 10_000))))
+        self.assertEqual(error.reason, "step 'login': " + "y" * 200 + "…")
+
+    def test_timeoutNamesStepNumber(self) -> None:
+        """When a nameless step times out, the timeout names "step N"."""
+        clock = Clock()
+        steps = HandshakeSteps(login, lambda p: Deferred(), stepTimeout=5.0)
+        d = steps.run(object(), clock)
+        clock.advance(5.0)
+        error = self.failureResultOf(d, HandshakeTimeout).value
+        self.assertEqual(str(error), "handshake step 'step 2' timed out after 5s")
+
+    def test_callHandshakeTypeError(self) -> None:
+        """When a partial handshake returns a bad value, no repr is in the error."""
+
+        def answer(protocol: object, password: str) -> int:
+            return 42
+
+        d = callHandshake(functools.partial(answer, password=PASSWORD), object())
+        error = self.failureResultOf(d, TypeError).value
+        self.assertEqual(
+            str(error),
+            "handshake answer returned int, expected None, a Deferred or a coroutine",
+        )
+
+    def test_callHandshakeObject(self) -> None:
+        """When a callable object returns a bad value, its type names it."""
+
+        class Login:
+            def __call__(self, protocol: object) -> str:
+                return PASSWORD
+
+            def __repr__(self) -> str:
+                return PASSWORD
+
+        d = callHandshake(Login(), object())
+        error = self.failureResultOf(d, TypeError).value
+        self.assertEqual(
+            str(error),
+            "handshake Login returned str, expected None, a Deferred or a coroutine",
+        )
