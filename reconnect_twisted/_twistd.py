@@ -19,6 +19,7 @@ from twisted.python import usage
 
 from ._service import ReconnectingService
 from ._status import ConnectionStatus
+from ._validate import peerText
 from .backoff import DecorrelatedBackoff, ExponentialBackoff, FixedBackoff, IBackoff
 
 __all__ = ["Options", "makeService"]
@@ -129,13 +130,16 @@ class Options(usage.Options):
 
 
 def _logStatus(status: ConnectionStatus) -> None:
+    reason = status.stopReason or (
+        status.lastFailure.getErrorMessage() if status.lastFailure else None
+    )
     _log.info(
         "state={state} attempt={attempt} nextAttemptAt={next} reason={reason}",
         state=status.state.value,
         attempt=status.attempt,
         next=status.nextAttemptAt,
-        reason=status.stopReason
-        or (status.lastFailure.getErrorMessage() if status.lastFailure else None),
+        # It may quote the server: one line, at most 200 characters.
+        reason=None if reason is None else peerText(reason),
     )
 
 

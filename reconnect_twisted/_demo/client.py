@@ -5,7 +5,12 @@ in (and, for the chat, joins a room), a ``KICK`` from the server becomes
 ``factory.kicked(reason)``.
 
 The password lives only in the closure of the ``login`` step: it is sent to
-the server and never logged, printed or kept on the factory.
+the server and never logged, printed or kept on the factory. Nothing the
+server says during the login goes into an error as it is, since a hostile or
+buggy server may echo the ``LOGIN`` line: a rejection's reason is built only
+from a known error code (``ERR bad-password`` -> "bad password"), anything
+else becomes "unexpected reply (N bytes)", and a ``KICK`` before the login
+succeeded keeps only its length.
 """
 
 from __future__ import annotations
@@ -27,6 +32,12 @@ __all__ = ["DemoClientFactory", "LineClientProtocol", "joinStep", "loginStep"]
 #: Server error codes that retrying cannot fix.
 PERMANENT_ERRORS = frozenset({"bad-password", "unknown-user"})
 
+#: Every error code the demo server sends: the only server text that goes
+#: into a rejection's reason.
+KNOWN_ERRORS = PERMANENT_ERRORS | frozenset(
+    {"bad-request", "unknown-command", "not-logged-in", "not-in-a-room"}
+)
+
 
 class LineClientProtocol(LineReceiver):
     """
@@ -42,6 +53,10 @@ class LineClientProtocol(LineReceiver):
     def client(self) -> DemoClientFactory:
         """The factory."""
         return cast(DemoClientFactory, self.factory)
+
+    #: ``True`` once the server accepted ``LOGIN``: until then, what the
+    #: server says may echo the credentials and is kept out of errors.
+    loggedIn = False
 
     def connectionMade(self) -> None:
         """Start with no outstanding request."""
@@ -70,7 +85,12 @@ class LineClientProtocol(LineReceiver):
         """Route one line from the server."""
         text = line.decode("utf-8", "replace")
         if text.startswith("KICK "):
-            self.client.kicked(text[5:])
+            if self.loggedIn:
+                self.client.kicked(text[5:])
+            else:
+                self.client.kicked(
+                    f"kicked during login (reason withheld: {len(line)} bytes)"
+                )
         elif text.startswith(("MSG ", "INFO ")):
             self.client.messageReceived(text)
         elif self._replies:
@@ -84,8 +104,19 @@ class LineClientProtocol(LineReceiver):
 
 
 def _rejection(reply: str) -> HandshakeRejected:
-    code = reply.removeprefix("ERR ").strip() or "no reason given"
-    return HandshakeRejected(code.replace("-", " "), permanent=code in PERMANENT_ERRORS)
+    """
+    The rejection for an unexpected ``reply``, its reason built only from a
+    known error code (``ERR bad-password ...`` -> "bad password"), never
+    from the rest of the line, which may echo what we sent (the password).
+    """
+    words = reply.split(" ", 2)
+    if len(words) >= 2 and words[0] == "ERR" and words[1] in KNOWN_ERRORS:
+        code = words[1]
+        return HandshakeRejected(
+            code.replace("-", " "), permanent=code in PERMANENT_ERRORS
+        )
+    size = len(reply.encode("utf-8", "replace"))
+    return HandshakeRejected(f"unexpected reply ({size} bytes)")
 
 
 def loginStep(
@@ -94,13 +125,15 @@ def loginStep(
     """
     The ``login`` handshake step: ``LOGIN <user> <password>``, expecting
     ``OK``; ``ERR bad-password`` and ``ERR unknown-user`` are permanent
-    rejections (the default policy gives up), other errors are not.
+    rejections (the default policy gives up), other errors are not. The
+    reason of a rejection never quotes the reply beyond its error code.
     """
 
     def login(protocol: LineClientProtocol) -> Deferred[None]:
         def check(reply: str) -> None:
             if reply != "OK":
                 raise _rejection(reply)
+            protocol.loggedIn = True
 
         return protocol.request(f"LOGIN {user} {password}").addCallback(check)
 
