@@ -14,8 +14,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def runPython(*parts: str) -> list[str]:
@@ -72,22 +75,24 @@ class StockReactorTests(SynchronousTestCase):
         self.assertEqual(out, ["True"])
 
 
+def recipe() -> str:
+    """The monotonic reactor recipe's code, from docs/reliability.rst."""
+    text = (DOCS / "reliability.rst").read_text("utf-8")
+    block = text.split(".. monotonic-reactor-start")[1]
+    block = block.split(".. monotonic-reactor-end")[0]
+    lines = [line for line in block.splitlines() if "code-block::" not in line]
+    return textwrap.dedent("\n".join(lines))
+
+
 class MonotonicReactorRecipeTests(SynchronousTestCase):
     #: The recipe of docs/reliability.rst, as it is printed there.
-    RECIPE = """
-    import time
+    RECIPE = recipe()
 
-    from twisted.internet import asyncioreactor
-    from twisted.internet.main import installReactor
-
-
-    class MonotonicAsyncioReactor(asyncioreactor.AsyncioSelectorReactor):
-        seconds = staticmethod(time.monotonic)
-
-
-    installReactor(MonotonicAsyncioReactor())
-    from twisted.internet import reactor
-    """
+    def test_recipeFound(self) -> None:
+        """When the docs are read, the recipe installs the subclass."""
+        self.assertIn("class MonotonicAsyncioReactor(", self.RECIPE)
+        self.assertIn("seconds = staticmethod(time.monotonic)", self.RECIPE)
+        self.assertIn("installReactor(MonotonicAsyncioReactor())", self.RECIPE)
 
     def test_secondsIsMonotonic(self) -> None:
         """When the recipe is installed, seconds() is the loop's monotonic time."""
