@@ -110,7 +110,7 @@ def breakdown(snapshot: tracemalloc.Snapshot, n: int, top: int) -> dict[str, Any
         return f"{name}:{frame.lineno}"
 
     for trace in snapshot.traces:
-        frames = list(trace.traceback)  # most recent call first
+        frames = list(reversed(trace.traceback))  # most recent call first
         line = byLine.setdefault(where(frames[0]), [0, 0])
         line[0] += trace.size
         line[1] += 1
@@ -168,7 +168,11 @@ def run(kind: str, n: int, port: int, useTracemalloc: bool, idle: float,
         gc.collect()
         result["rssPerConn"] = (process.memory_info().rss - rss0) / n
         if useTracemalloc:
-            result["tracedPerConn"] = (tracemalloc.get_traced_memory()[0] - traced0) / n
+            current, peak = tracemalloc.get_traced_memory()
+            result["tracedPerConn"] = (current - traced0) / n
+            # The high-water mark while connecting: transient garbage that
+            # RSS may keep (freed memory is not always given back).
+            result["tracedPeakPerConn"] = (peak - traced0) / n
             if top:
                 result["top"] = breakdown(tracemalloc.take_snapshot(), n, top)
             tracemalloc.stop()
@@ -209,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
         for key, title in (("byLine", "allocating line"),
                            ("byOurLine", "innermost reconnect_twisted line")):
             print(f"-- {args.kind} at {args.n:,}: traced bytes per connection "
-                  f"by {title} (total {result['tracedPerConn']:.0f} B)")
+                  f"by {title} (total {result['tracedPerConn']:.0f} B, "
+                  f"peak while connecting {result['tracedPeakPerConn']:.0f} B)")
             for row in result["top"][key]:
                 print(f"{row['bytesPerConn']:8.1f} B {row['blocksPerConn']:6.2f} "
                       f"blocks  {row['where']}")

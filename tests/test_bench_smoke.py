@@ -64,6 +64,7 @@ def test_memory(results: dict[str, Any]) -> None:
             assert isNumber(row[kind]["tracedPerConn"])
             assert row[kind]["tracedPerConn"] > 0
             assert row[kind]["rssSamples"] and row[kind]["tracedSamples"]
+            assert isNumber(row[kind]["tracedPeakPerConn"])
         assert isNumber(row["ratios"]["traced"])
 
 
