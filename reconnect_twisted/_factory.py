@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import math
 import random
 import socket
 from collections.abc import Callable
@@ -20,9 +21,19 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ._errors import Kicked, RetryLater
-from ._machine import Machine
-from ._status import ConnectionStatus
-from ._validate import SHARED_RNG, checkDelay, checkRng
+from ._machine import MAX_DELAY_CEILING, Hub, Machine
+from ._status import ConnectionState, ConnectionStatus
+from ._text import peerText
+from ._validate import (
+    SHARED_RNG,
+    checkAlertEvery,
+    checkDelay,
+    checkKeepAlive,
+    checkMaxRetries,
+    checkMinDelay,
+    checkRng,
+    checkUserTimeout,
+)
 from .backoff import ExponentialBackoff, IBackoff, asBackoff
 from .handshake import HandshakeSteps, callHandshake
 from .policy import Decision, DefaultPolicy, IReconnectPolicy, asPolicy
@@ -30,9 +41,64 @@ from .policy import Decision, DefaultPolicy, IReconnectPolicy, asPolicy
 __all__ = ["ReconnectingFactory"]
 
 _log = Logger(namespace="reconnect_twisted")
+S = ConnectionState
 _TUNING = ("initialDelay", "maxDelay", "factor", "jitter")
+_RCF_DEFAULTS = (1.0, 3600.0, 2.7182818284590451, 0.11962656472)
+_OBJECT_ARGUMENTS = frozenset(
+    {"backoff", "handshake", "policy", "networkMonitor", "clock", "rng"}
+)
 _DEFAULT_BACKOFF = ExponentialBackoff()
 _DEFAULT_POLICY = DefaultPolicy()
+
+
+def _optionalDelay(name: str) -> Callable[[Any], float | None]:
+    def check(value: Any) -> float | None:
+        return None if value is None else checkDelay(name, value)
+
+    return check
+
+
+def _delay(name: str) -> Callable[[Any], float]:
+    return lambda value: checkDelay(name, value)
+
+
+#: The factory's settings: name -> (default, check). Each is a property that
+#: checks what is assigned (``factory.maxRetries = "3"`` raises at once, with
+#: the constructor's message); a subclass's class attribute is checked when
+#: the class is created.
+_SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+    "connectTimeout": (30.0, _delay("connectTimeout")),
+    "handshakeTimeout": (30.0, _delay("handshakeTimeout")),
+    "minUptime": (5.0, _delay("minUptime")),
+    "networkUpJitter": (0.25, _delay("networkUpJitter")),
+    "maxRetryLater": (3600.0, _delay("maxRetryLater")),
+    "alertAfter": (60.0, _optionalDelay("alertAfter")),
+    "alertEvery": (600.0, checkAlertEvery),
+    "minDelay": (0.1, lambda value: checkMinDelay("minDelay", value)),
+    "maxRetries": (None, checkMaxRetries),
+    "keepAlive": ((5.0, 2.0, 3), checkKeepAlive),
+    "userTimeout": (15.0, checkUserTimeout),
+}
+
+
+def _setting(name: str, doc: str) -> property:
+    key = "_setting_" + name
+    check = _SETTINGS[name][1]
+
+    def get(self: ReconnectingFactory) -> Any:
+        try:
+            return self.__dict__[key]
+        except KeyError:
+            return type(self)._settingDefaults[name]
+
+    def put(self: ReconnectingFactory, value: Any) -> None:
+        value = check(value)
+        if value == type(self)._settingDefaults[name]:
+            self.__dict__.pop(key, None)  # an idle factory stays small
+        else:
+            self.__dict__[key] = value
+
+    return property(get, put, doc=doc)
 
 
 @functools.lru_cache(maxsize=32)
@@ -181,18 +247,40 @@ class ReconnectingFactory(ReconnectingClientFactory):
         ``None`` leaves it alone.
     """
 
-    connectTimeout: float = 30.0
-    handshakeTimeout: float = 30.0
-    minUptime: float = 5.0
-    networkUpJitter: float = 0.25
-    maxRetryLater: float = 3600.0
-    alertAfter: float | None = 60.0
-    alertEvery: float = 600.0
+    _settingDefaults: dict[str, Any] = {name: d for name, (d, _) in _SETTINGS.items()}
+
+    connectTimeout = _setting(
+        "connectTimeout", "Seconds each transport attempt may take (0: none)."
+    )
+    handshakeTimeout = _setting(
+        "handshakeTimeout", "Seconds the business handshake may take (0: none)."
+    )
+    minUptime = _setting(
+        "minUptime", "Seconds a connection must stay up before the schedule resets."
+    )
+    networkUpJitter = _setting(
+        "networkUpJitter", "Spread of the attempt made when the network comes back."
+    )
+    maxRetryLater = _setting(
+        "maxRetryLater", "The longest wait a server's retryLater() may impose."
+    )
+    alertAfter = _setting(
+        "alertAfter", "Seconds of outage before the first alert (None: never)."
+    )
+    alertEvery = _setting("alertEvery", "Seconds between repeated alerts (0: once).")
+    minDelay = _setting("minDelay", "The floor under every retry delay, in seconds.")
+    maxRetries = _setting(
+        "maxRetries", "Failed attempts in a row before giving up (None: never)."
+    )
+    keepAlive = _setting(
+        "keepAlive", "TCP keepalive ``(idle, interval, count)``, or None."
+    )
+    userTimeout = _setting("userTimeout", "TCP_USER_TIMEOUT in seconds, or None.")
+
     networkMonitor: Any = None
     backoff: IBackoff | None = None
+    policy: IReconnectPolicy | None = None
     rng: random.Random = SHARED_RNG
-    keepAlive: tuple[float, float, int] | None = (5.0, 2.0, 3)
-    userTimeout: float | None = 15.0
     noisy = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -200,6 +288,26 @@ class ReconnectingFactory(ReconnectingClientFactory):
         build = cls.__dict__.get("buildProtocol")
         if build is not None and not getattr(build, "_reconnectTracked", False):
             cls.buildProtocol = _trackBuild(build)  # type: ignore[method-assign]
+        for name in ("clientConnectionFailed", "clientConnectionLost"):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_reconnectTracked", False):
+                setattr(cls, name, _trackReport(method, name))
+        defaults = None
+        for name, (_, check) in _SETTINGS.items():
+            if name in cls.__dict__ and not isinstance(cls.__dict__[name], property):
+                if defaults is None:
+                    defaults = dict(cls._settingDefaults)
+                try:
+                    defaults[name] = check(cls.__dict__[name])
+                except (TypeError, ValueError, OverflowError) as e:
+                    raise type(e)(f"{cls.__name__}.{e}") from None
+                delattr(cls, name)
+        if defaults is not None:
+            cls._settingDefaults = defaults
+        if "policy" in cls.__dict__ and cls.__dict__["policy"] is not None:
+            cls.policy = asPolicy(cls.__dict__["policy"])
+        if "backoff" in cls.__dict__ and cls.__dict__["backoff"] is not None:
+            cls.backoff = asBackoff(cls.__dict__["backoff"])
 
     def __init__(
         self,
@@ -216,78 +324,98 @@ class ReconnectingFactory(ReconnectingClientFactory):
         maxRetryLater: float = 3600.0,
         alertAfter: float | None = 60.0,
         alertEvery: float = 600.0,
+        minDelay: float = 0.1,
         rng: random.Random | None = None,
         keepAlive: tuple[float, float, int] | None = (5.0, 2.0, 3),
         userTimeout: float | None = 15.0,
     ) -> None:
+        self.configure(
+            backoff=backoff,
+            handshake=handshake,
+            policy=policy,
+            networkMonitor=networkMonitor,
+            clock=clock,
+            connectTimeout=connectTimeout,
+            handshakeTimeout=handshakeTimeout,
+            minUptime=minUptime,
+            networkUpJitter=networkUpJitter,
+            maxRetryLater=maxRetryLater,
+            alertAfter=alertAfter,
+            alertEvery=alertEvery,
+            minDelay=minDelay,
+            rng=rng,
+            keepAlive=keepAlive,
+            userTimeout=userTimeout,
+        )
+
+    def configure(self, **settings: Any) -> None:
+        """
+        Set any of the constructor's arguments, checked as the constructor
+        checks them: for mixins whose first base owns ``__init__`` (e.g.
+        ``class F(WebSocketClientFactory, ReconnectingFactory)``), call
+        ``self.configure(backoff=..., handshake=...)`` from your ``__init__``.
+        Class attributes of the same names work too.
+
+        :raises TypeError: for an unknown argument, or a bad value (naming it).
+        :raises ValueError: for a bad value, naming the argument.
+        """
         # Only what differs from the class defaults is stored on the instance:
         # a subclass's class attributes stay in force, and an idle factory
         # stays small (see bench/memory.py).
-        if rng is not None:
-            self.rng = checkRng(rng)
-        if backoff is not None:
-            self.backoff = asBackoff(backoff)
-        if handshake is not None:
-            if not callable(handshake):
-                raise TypeError(f"handshake must be callable, not {handshake!r}")
-            self._handshakeHook = handshake
-        if policy is not None:
-            self._policy = asPolicy(policy)
-        if networkMonitor is not None:
-            for name in ("start", "stop", "addObserver"):
-                if not callable(getattr(networkMonitor, name, None)):
-                    raise TypeError(
-                        f"networkMonitor must provide INetworkMonitor "
-                        f"(no {name}()), not {networkMonitor!r}"
-                    )
-            self.networkMonitor = networkMonitor
-        if clock is not None:
-            if not callable(getattr(clock, "callLater", None)):
-                raise TypeError(f"clock must provide IReactorTime, not {clock!r}")
-            self.clock = cast(Any, clock)
-        for name, value in (
-            ("connectTimeout", connectTimeout),
-            ("handshakeTimeout", handshakeTimeout),
-            ("minUptime", minUptime),
-            ("networkUpJitter", networkUpJitter),
-            ("maxRetryLater", maxRetryLater),
-            ("alertAfter", alertAfter),
-            ("alertEvery", alertEvery),
-            ("userTimeout", userTimeout),
-        ):
-            if value is None and name in ("alertAfter", "userTimeout"):
-                self._setIfChanged(name, None)
+        for name, value in settings.items():
+            if name in _SETTINGS:
+                setattr(self, name, value)
+                continue
+            if value is None:
+                if name not in _OBJECT_ARGUMENTS:
+                    raise TypeError(f"configure() got an unexpected argument {name!r}")
+                continue
+            if name == "rng":
+                self.rng = checkRng(value)
+            elif name == "backoff":
+                self.backoff = asBackoff(value)
+            elif name == "handshake":
+                if not callable(value):
+                    raise TypeError(f"handshake must be callable, not {value!r}")
+                self._handshakeHook = value
+            elif name == "policy":
+                self._policy = asPolicy(value)
+            elif name == "networkMonitor":
+                for method in ("start", "stop", "addObserver"):
+                    if not callable(getattr(value, method, None)):
+                        raise TypeError(
+                            f"networkMonitor must provide INetworkMonitor "
+                            f"(no {method}()), not {value!r}"
+                        )
+                self.networkMonitor = value
+            elif name == "clock":
+                if not callable(getattr(value, "callLater", None)):
+                    raise TypeError(f"clock must provide IReactorTime, not {value!r}")
+                self.clock = cast(Any, value)
             else:
-                self._setIfChanged(name, checkDelay(name, value))
-        if keepAlive is not None:
-            if not isinstance(keepAlive, tuple) or len(keepAlive) != 3:
-                raise TypeError(
-                    f"keepAlive must be (idle, interval, count) or None, "
-                    f"not {keepAlive!r}"
-                )
-            idle, interval, count = keepAlive
-            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                raise ValueError(f"keepAlive count must be an int >= 1, not {count!r}")
-            keepAlive = (
-                checkDelay("keepAlive idle", idle),
-                checkDelay("keepAlive interval", interval),
-                count,
-            )
-        self._setIfChanged("keepAlive", keepAlive)
+                raise TypeError(f"configure() got an unexpected argument {name!r}")
 
-    def _setIfChanged(self, name: str, value: object) -> None:
-        if value != getattr(ReconnectingFactory, name):
-            setattr(self, name, value)
+    def _setting(self, name: str) -> Any:
+        """A checked setting, for the machine."""
+        return getattr(self, name)
 
     # -- the machine ----------------------------------------------------------
 
     @property
-    def _machine(self) -> Machine:
+    def _hub(self) -> Hub:
         # Created lazily: subclasses written for RCF may not call __init__.
-        machine: Machine | None = self.__dict__.get("_machineInstance")
-        if machine is None:
-            machine = self.__dict__["_machineInstance"] = Machine(self)
-        return machine
+        hub: Hub | None = self.__dict__.get("_hubInstance")
+        if hub is None:
+            hub = self.__dict__["_hubInstance"] = Hub(self)
+        return hub
+
+    @property
+    def _machine(self) -> Machine:
+        """The first (usually the only) link's machine."""
+        return self._hub.primary
+
+    def _machineClock(self) -> IReactorTime:
+        return self._getClock()
 
     def _getClock(self) -> IReactorTime:
         if self.clock is None:
@@ -304,13 +432,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         if self.backoff is not None:
             return self.backoff
         if any(self._overrides(name) for name in _TUNING):
-            return ExponentialBackoff(
-                initialDelay=max(0.0, float(self.initialDelay)),
-                factor=max(1.0, float(self.factor)),
-                maxDelay=max(float(self.maxDelay), max(0.0, float(self.initialDelay))),
-                jitter=min(1.0, max(0.0, float(self.jitter))),
-                rng=self.rng,
-            )
+            return self._rcfBackoff()
         if "rng" not in self.__dict__:
             return _DEFAULT_BACKOFF
         default: ExponentialBackoff | None = self.__dict__.get("_defaultBackoff")
@@ -319,6 +441,69 @@ class ReconnectingFactory(ReconnectingClientFactory):
                 rng=self.rng
             )
         return default
+
+    def _rcfBackoff(self) -> IBackoff:
+        """
+        A capped exponential schedule from RCF's ``initialDelay``,
+        ``maxDelay``, ``factor`` and ``jitter``, as RCF code sets them. A value
+        that cannot be used is reported once, naming it, and replaced by the
+        nearest usable one (``jitter = None`` means no jitter; an
+        ``initialDelay <= 0`` uses ``minDelay``).
+        """
+        values = tuple(getattr(self, name) for name in _TUNING)
+        cached = self.__dict__.get("_rcfBackoffCache")
+        if cached is not None and cached[0] == values:
+            return cast(IBackoff, cached[1])
+        used: dict[str, float] = {}
+        for name, value, default in zip(_TUNING, values, _RCF_DEFAULTS, strict=True):
+            if value is None and name == "jitter":
+                used[name] = 0.0
+                continue
+            try:
+                number = float(value)
+                if math.isnan(number) or math.isinf(number):
+                    raise ValueError(value)
+            except (TypeError, ValueError, OverflowError):
+                self._reportOnce(
+                    f"rcf {name}",
+                    f"RCF attribute {name} = {value!r} cannot be used; using "
+                    f"{default!r}",
+                )
+                number = default
+            used[name] = number
+        initial = used["initialDelay"]
+        if initial <= 0:
+            initial = self.minDelay
+        factor = max(1.0, used["factor"])
+        maxDelay = max(used["maxDelay"], initial)
+        jitter = used["jitter"]
+        if not 0.0 <= jitter <= 1.0:
+            self._reportOnce(
+                "rcf jitter range",
+                f"RCF attribute jitter = {jitter!r} is outside [0, 1]; clamped",
+            )
+            jitter = min(1.0, max(0.0, jitter))
+        backoff = ExponentialBackoff(
+            initialDelay=initial,
+            factor=factor,
+            maxDelay=maxDelay,
+            jitter=jitter,
+            rng=self.rng,
+        )
+        self.__dict__["_rcfBackoffCache"] = (values, backoff)
+        return backoff
+
+    def _reportOnce(self, key: str, message: str) -> None:
+        if self._hub.firstTime(key):
+            _log.warn("{message}", message=message)
+
+    def _delayCeiling(self) -> float:
+        """The longest delay a schedule may give (its ``maxDelay`` or 24 h)."""
+        schedule = self.backoff if self.backoff is not None else None
+        maxDelay = getattr(schedule, "maxDelay", None)
+        if isinstance(maxDelay, int | float) and 0 < maxDelay < MAX_DELAY_CEILING:
+            return float(maxDelay)
+        return MAX_DELAY_CEILING
 
     def _overrides(self, name: str) -> bool:
         if name in self.__dict__:
@@ -330,29 +515,34 @@ class ReconnectingFactory(ReconnectingClientFactory):
                 return True
         return False  # pragma: no cover
 
-    def _track(self, protocol: Protocol | None) -> None:
+    def _track(self, protocol: Protocol | None, link: Machine | None = None) -> None:
         """
         Arrange for the machine to hear when ``protocol``'s ``connectionMade``
         has returned and when its ``connectionLost`` has run.
         """
+        hub = self._hub
         if protocol is None:
+            hub.run(hub.noProtocol)
             return
         try:
-            if "makeConnection" in vars(protocol):
-                return
+            attributes = vars(protocol)
         except TypeError:  # __slots__ protocols have no __dict__
             _log.error(
-                "Cannot track {protocol!r}: it has no __dict__", protocol=protocol
+                "Cannot track {protocol}: it has no __dict__",
+                protocol=type(protocol).__name__,
             )
             return
         # Instance attributes that shadow the class's methods once: the object
         # stays the application's own, and the machine hears of the loss
         # however clientConnectionLost is overridden. (partial objects: an
         # idle connection pays a few dozen bytes for them.)
-        machine = self._machine
-        attributes = vars(protocol)
-        attributes["makeConnection"] = functools.partial(machine.protocolMade, protocol)
-        attributes["connectionLost"] = functools.partial(machine.protocolLost, protocol)
+        made = attributes.get("makeConnection")
+        if made is not None and not (
+            isinstance(made, functools.partial) and made.func == hub.madeHook
+        ):
+            return  # the application's own instance attribute
+        attributes["makeConnection"] = functools.partial(hub.madeHook, link, protocol)
+        attributes["connectionLost"] = functools.partial(hub.lostHook, protocol)
 
     @_trackBuild
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
@@ -364,22 +554,27 @@ class ReconnectingFactory(ReconnectingClientFactory):
     def _configureTransport(self, transport: Any) -> None:
         """
         Turn on TCP keepalive and ``TCP_USER_TIMEOUT`` on ``transport``'s
-        socket, where it has one and the platform has the options.
+        socket, where it has one and the platform has the options. A failure
+        is logged once per factory; the connection is kept.
         """
-        options = _socketOptions(self.keepAlive, self.userTimeout)
-        if not options:
-            return
-        getHandle = getattr(transport, "getHandle", None)
-        handle = getHandle() if getHandle is not None else None
-        if not isinstance(handle, socket.socket) or handle.type != socket.SOCK_STREAM:
-            return
-        if handle.family not in (socket.AF_INET, socket.AF_INET6):
-            return
-        for level, option, value in options:
-            try:
+        try:
+            options = _socketOptions(self.keepAlive, self.userTimeout)
+            if not options:
+                return
+            getHandle = getattr(transport, "getHandle", None)
+            handle = getHandle() if getHandle is not None else None
+            if not isinstance(handle, socket.socket):
+                return
+            if handle.type != socket.SOCK_STREAM or handle.family not in (
+                socket.AF_INET,
+                socket.AF_INET6,
+            ):
+                return
+            for level, option, value in options:
                 handle.setsockopt(level, option, value)
-            except OSError:
-                _log.failure("Could not set socket option {option}", option=option)
+        except Exception:
+            if self._hub.firstTime("socket options"):
+                _log.failure("Could not set socket options; keeping the connection")
 
     def _vanishedLocalAddress(self, protocol: Any) -> str | None:
         """
@@ -433,9 +628,14 @@ class ReconnectingFactory(ReconnectingClientFactory):
     def decide(self, failure: Failure, status: ConnectionStatus) -> Decision:
         """
         Decide what follows a failed attempt or a lost connection. The
-        default asks the ``policy=`` argument (``DefaultPolicy``).
+        default asks the ``policy=`` argument or ``policy`` attribute
+        (``DefaultPolicy`` when neither is set).
         """
         policy = self.__dict__.get("_policy")
+        if policy is None:
+            policy = self.policy
+            if policy is not None and not IReconnectPolicy.providedBy(policy):
+                policy = self.__dict__["_policy"] = asPolicy(policy)
         if policy is None:
             if self.maxRetryLater == _DEFAULT_POLICY.maxRetryLater:
                 policy = _DEFAULT_POLICY
@@ -452,20 +652,37 @@ class ReconnectingFactory(ReconnectingClientFactory):
         """
 
     # -- status and controls --------------------------------------------------
+    #
+    # Controls may be called from anywhere, user callbacks included: each is
+    # an event that takes effect after the current step (see docs/states.rst).
 
     @property
     def status(self) -> ConnectionStatus:
-        """The current :class:`~reconnect_twisted.ConnectionStatus`."""
-        return self._machine.status
+        """
+        The current :class:`~reconnect_twisted.ConnectionStatus` (with several
+        connectors, the aggregate: see :attr:`members`).
+        """
+        return self._hub.status()
+
+    @property
+    def members(self) -> list[ConnectionStatus]:
+        """
+        The status of each connector (or service) the factory is used with,
+        in the order they were first used: one item unless the factory serves
+        a pool.
+        """
+        return [link.status for link in self._hub.links()]
 
     def addStatusObserver(
         self, callback: Callable[[ConnectionStatus], object]
     ) -> Callable[[], None]:
         """
         Call ``callback(status)`` on every change of state, attempt or
-        ``nextAttemptAt``; returns a callable that unsubscribes.
+        ``nextAttemptAt``; returns a callable that unsubscribes. Observers
+        are called between steps: whatever control they call takes effect
+        right after they return.
         """
-        return self._machine.addObserver(callback)
+        return self._hub.addObserver(callback)
 
     def whenConnected(self) -> Deferred[Any]:
         """
@@ -473,7 +690,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         done; at once if connected now) or fails with
         :class:`~reconnect_twisted.GaveUp` if the factory stops first.
         """
-        return self._machine.whenConnected()
+        return self._hub.whenConnected()
 
     def reconnectNow(self) -> Deferred[Any]:
         """
@@ -485,7 +702,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         ``factory.reconnectNow().addErrback(lambda failure: None)``, or
         Twisted logs an unhandled error when the Deferred is collected.
         """
-        return self._machine.reconnectNow()
+        return self._hub.reconnectNow()
 
     def giveUp(self, reason: str = "gave up") -> Deferred[None]:
         """
@@ -494,57 +711,116 @@ class ReconnectingFactory(ReconnectingClientFactory):
         """
         if not isinstance(reason, str):
             raise TypeError(f"reason must be a str, not {reason!r}")
-        return self._machine.giveUp(reason)
+        return self._hub.giveUp(reason)
 
     def stopTrying(self) -> None:
         """
         Make no further attempts: cancel a scheduled retry and any attempt or
         handshake in flight. An established connection stays open, but is not
-        re-established once lost.
+        re-established once lost. Before the first connection (RCF's
+        connect-once idiom) the connection the application then asks for is
+        made, once.
         """
-        self._machine.stopTrying("stopped: stopTrying() called")
+        self._hub.control(_stopTrying)
 
     def resetDelay(self) -> None:
         """
         Restart the backoff schedule and the attempt counter. It never
-        re-enables trying after ``stopTrying()``/``giveUp()``.
+        re-enables trying after ``stopTrying()``/``giveUp()``. Called while a
+        connection is younger than ``minUptime`` (RCF code calls it from
+        ``buildProtocol``), it takes effect once the connection has stayed up
+        that long.
         """
-        machine = self._machine
-        machine.resetSchedule()
-        machine.notify()
+        self._hub.control(Machine.resetDelay)
 
     def retry(self, connector: IConnector | None = None) -> None:
         """
         RCF compatibility (``ReconnectingClientFactory.clientConnectionFailed``
-        and ``clientConnectionLost`` call it): an attempt still marked in
-        flight has failed; before the first attempt, wait the schedule's next
-        delay. Otherwise the machine already knows, and nothing happens.
+        and ``clientConnectionLost`` call it, and so do their overrides): an
+        attempt still in flight has failed, for the reason the connector
+        reported; before the first attempt, wait the schedule's next delay.
+        Otherwise the machine already knows, and nothing happens.
         """
-        machine = self._machine
-        if connector is not None and machine.driver is None:
-            machine.driver = _ConnectorDriver(connector, self._getClock())
-        machine.scheduleRetry()
+        hub = self._hub
+        if connector is not None:
+            link = hub.linkFor(connector)
+            if link.driver is None:
+                link.driver = _ConnectorDriver(connector, self._getClock())
+                link.driverKey = connector
+            hub.run(Machine.scheduleRetry, link)
+        else:
+            hub.control(Machine.scheduleRetry)
 
-    def kicked(self, reason: str) -> None:
+    def kicked(self, reason: str, protocol: Any = None) -> None:
         """
         The server kicked us (e.g. "same account logged in elsewhere"): close
         the connection and let the policy decide on a ``Kicked(reason)``
-        failure (the default policy stops).
+        failure (the default policy stops). With several connectors, pass the
+        ``protocol`` that was kicked (``None``: every connected one).
         """
         if not isinstance(reason, str):
             raise TypeError(f"reason must be a str, not {reason!r}")
-        self._machine.serverEnded(Kicked(reason))
+        self._serverEnded(Kicked(reason), protocol)
 
-    def retryLater(self, reason: str, after: float) -> None:
+    def retryLater(self, reason: str, after: float, protocol: Any = None) -> None:
         """
         The server asked us to come back in ``after`` seconds: close the
-        connection and decide on a ``RetryLater(reason, after)`` failure.
+        connection and decide on a ``RetryLater(reason, after)`` failure. The
+        hint is a lower bound on the next delay, never a shortcut past the
+        backoff; a negative, NaN or infinite hint is logged and ignored.
         """
         if not isinstance(reason, str):
             raise TypeError(f"reason must be a str, not {reason!r}")
         if isinstance(after, bool) or not isinstance(after, int | float):
             raise TypeError(f"after must be a number of seconds, not {after!r}")
-        self._machine.serverEnded(RetryLater(reason, float(after)))
+        try:
+            hint = float(after)
+        except OverflowError:
+            hint = math.inf
+        if not 0.0 <= hint < math.inf:
+            _log.warn(
+                "Ignoring the retry hint {after} from the server (not a "
+                "finite number >= 0)",
+                after=peerText(repr(after), 40),
+            )
+            hint = 0.0
+        self._serverEnded(RetryLater(reason, hint), protocol)
+
+    def rejected(
+        self, reason: str, permanent: bool = False, protocol: Any = None
+    ) -> None:
+        """
+        Fail the running business handshake, from the protocol (e.g. on a
+        server's "bad password" reply), as if the handshake had failed with
+        ``HandshakeRejected(reason, permanent)``: ``permanent=True`` makes the
+        default policy give up.
+        """
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, not {reason!r}")
+        self._forLinks(protocol, Machine.rejected, reason, bool(permanent))
+
+    def _serverEnded(self, error: Kicked | RetryLater, protocol: Any) -> None:
+        self._forLinks(protocol, Machine.serverEnded, error)
+
+    def _forLinks(
+        self, protocol: Any, handler: Callable[..., object], *args: Any
+    ) -> None:
+        hub = self._hub
+
+        def event() -> None:
+            links = hub.links()
+            if protocol is not None:
+                owner = hub.linkOwning(protocol)
+                links = [owner] if owner is not None else []
+            elif len(links) > 1:
+                live = [
+                    link for link in links if link.state in (S.HANDSHAKING, S.CONNECTED)
+                ]
+                links = live or links[:1]
+            for link in links:
+                handler(link, *args)
+
+        hub.run(event)
 
     # -- RCF attributes as views of the machine -------------------------------
 
@@ -560,49 +836,115 @@ class ReconnectingFactory(ReconnectingClientFactory):
     @property
     def continueTrying(self) -> int:
         """1 while the factory will (re)connect, 0 once stopped."""
-        machine = self._machine
-        stopped = machine.state.value == "stopped" or machine.stopRequested
-        return 0 if stopped else 1
+        for link in self._hub.links():
+            if link.state is not S.STOPPED and link.stopRequested is None:
+                return 1
+            if link.attemptAfterClose:
+                return 1
+        return 0
 
     @continueTrying.setter
     def continueTrying(self, value: object) -> None:
         if not value:
             self.stopTrying()
         else:
-            self._machine.stopRequested = None
+            self._hub.control(Machine.continueTrying)
 
     # -- connector callbacks ---------------------------------------------------
 
     def startedConnecting(self, connector: IConnector) -> None:
         """A connector began an attempt (ours, or the first connectTCP)."""
         self.connector = connector
-        machine = self._machine
-        driver = machine.driver
+        hub = self._hub
+        link = hub.linkFor(connector)
+        driver = link.driver
         if not (isinstance(driver, _ConnectorDriver) and driver.connector is connector):
             driver = _ConnectorDriver(connector, self._getClock())
-        machine.attemptStarted(driver)
+        hub.run(link.attemptStarted, driver, connector)
 
     def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         """The connector's attempt failed."""
-        self._machine.attemptFailed(reason)
+        link = self._linkOfConnector(connector)
+        if link.dropping:
+            return  # our own cancel reporting back
+        self._hub.run(link.attemptFailed, reason)
 
     def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
         """
-        The connector's connection was closed. Nothing to do: the machine
-        heard it from the protocol already (so overrides need not call this).
-        Now that the connector is idle, an attempt due at once starts at once,
-        as a plain ``connector.connect()`` here would.
+        The connector's connection was closed. The machine heard it from the
+        protocol already (so overrides need not call this). Now that the
+        connector is idle, an attempt due at once starts at once, as a plain
+        ``connector.connect()`` here would. Called with no connection made
+        (RCF's own tests do this), it schedules a retry, as RCF does.
         """
         self.connector = connector
-        machine = self._machine
-        driver = machine.driver
-        if isinstance(driver, _ConnectorDriver) and driver.connector is connector:
+        link = self._linkOfConnector(connector)
+        self._hub.run(self._connectorLost, link, connector, reason)
+
+    def _connectorLost(
+        self, link: Machine, connector: IConnector, reason: Failure
+    ) -> None:
+        driver = link.driver
+        if link.state is S.IDLE and link.protocol is None:
+            link.attemptFailed(reason)
+        elif isinstance(driver, _ConnectorDriver) and driver.connector is connector:
             driver.connectorIdle()
-            machine.connectorIdle()
+            link.connectorIdle()
+
+    def _linkOfConnector(self, connector: IConnector) -> Machine:
+        hub = self._hub
+        link = hub.linkFor(connector)
+        if link.driver is None and connector is not None:
+            link.driver = _ConnectorDriver(connector, self._getClock())
+            link.driverKey = connector
+        return link
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the configuration, not the connection state (as RCF)."""
         state = dict(cast(Any, ReconnectingClientFactory).__getstate__(self))
-        for key in ("_machineInstance", "_defaultBackoff"):
+        for key in ("_hubInstance", "_defaultBackoff", "_rcfBackoffCache"):
             state.pop(key, None)
         return state
+
+
+def _stopTrying(link: Machine) -> None:
+    link.stopTrying("stopped: stopTrying() called")
+
+
+def _trackReport(
+    method: Callable[[Any, IConnector, Failure], None], name: str
+) -> Callable[[Any, IConnector, Failure], None]:
+    """
+    Wrap a subclass's ``clientConnectionFailed``/``clientConnectionLost``:
+    remember the connector's reason before the override runs (so that its
+    ``self.retry(connector)`` reports the real reason), and report the
+    failure afterwards if the override did not pass it on at all.
+    """
+
+    @functools.wraps(method)
+    def wrapper(
+        self: ReconnectingFactory, connector: IConnector, reason: Failure
+    ) -> None:
+        hub = self._hub
+        link = self._linkOfConnector(connector)
+        if link.dropping:
+            return  # our own cancel reporting back: not news for the override
+        link.reportedReason = reason if isinstance(reason, Failure) else None
+
+        def override() -> None:
+            try:
+                method(self, connector, reason)
+            except Exception:
+                _log.failure("{name}() raised; carrying on", name=name)
+
+        # What the connector reported came first: it is handled before
+        # whatever the override called (retry(), stopTrying()...).
+        if name == "clientConnectionFailed":
+            hub.calloutThen(override, (), link.attemptFailed, (reason,))
+        else:
+            hub.calloutThen(
+                override, (), self._connectorLost, (link, connector, reason)
+            )
+
+    wrapper._reconnectTracked = True  # type: ignore[attr-defined]
+    return wrapper

@@ -3,17 +3,30 @@ The one state machine behind every reconnecting factory.
 
 All state changes happen here. The two adapters (the connector path in
 ``_factory.py`` and the endpoint path in ``_service.py``) only translate their
-callbacks into the inputs below (``attemptStarted``, ``attemptFailed``,
-``transportUp``, ``connectionLost``) and perform attempts through a
-:class:`Driver`.
+callbacks into events and perform attempts through a :class:`Driver`.
 
-Every call out to user code (observers, ``whenConnected`` callbacks, policy,
-handshake, ``outageAlert``) happens after the machine's own fields are
-consistent, so that user code may call any control re-entrantly.
+Run to completion
+-----------------
+Every entry point (an adapter callback, a control, a timer, the network
+monitor, a handshake finishing) is an *event* handed to :meth:`Hub.run`.
+Events are handled one at a time: an event that arrives while another is
+being handled (a control called from an observer, a policy, a backoff, a
+handshake, a ``whenConnected`` callback, the protocol's ``connectionMade``,
+the monitor...) is queued and handled right after the current one, against
+the state that one left. Observers and waiters are called only between
+events, with the state committed, so whatever they call lands in the queue.
+
+One link per connector
+----------------------
+A factory's configuration, policy, observers, waiters and network monitor
+belong to its :class:`Hub`; state, attempt counter, schedule, timers,
+transport and handshake belong to a :class:`Machine` (a "link"), one per
+connector or service the factory is used with. One link is the common case.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,8 +36,16 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ._errors import ConnectTimeout, GaveUp, HandshakeTimeout, Kicked, RetryLater
+from ._errors import (
+    ConnectTimeout,
+    GaveUp,
+    HandshakeRejected,
+    HandshakeTimeout,
+    Kicked,
+    RetryLater,
+)
 from ._status import TRANSITIONS, ConnectionState, ConnectionStatus
+from ._text import peerText
 from .policy import GiveUp, Reconnect, ReconnectAfter, isDecision
 
 if TYPE_CHECKING:
@@ -35,11 +56,28 @@ _log = Logger(namespace="reconnect_twisted")
 
 #: Seconds ``giveUp()`` waits for ``loseConnection`` before ``abortConnection``.
 CLOSE_TIMEOUT = 5.0
+#: Seconds after an abort without ``connectionLost`` before the machine warns
+#: (a transport that never reports its close, e.g. a bare ``StringTransport``)
+#: and stops waiting for it.
+ABORT_TIMEOUT = 5.0
 #: Delay used when a backoff schedule itself fails (raises or ends).
 FALLBACK_DELAY = 5.0
+#: The longest delay a custom schedule may ask for without a ``maxDelay``.
+MAX_DELAY_CEILING = 24 * 3600.0
 #: A network-up within this many seconds of the last one that reset the
 #: schedule does not reset it again (a flapping link must not cause a storm).
 NETWORK_UP_COOLDOWN = 10.0
+
+#: Which state a pool's aggregate status shows: the first of these any link is in.
+_AGGREGATE_ORDER = (
+    S.CONNECTED,
+    S.HANDSHAKING,
+    S.CONNECTING,
+    S.WAITING,
+    S.OFFLINE,
+    S.IDLE,
+    S.STOPPED,
+)
 
 
 class Driver(Protocol):
@@ -72,163 +110,232 @@ def abortTransport(protocol: Any) -> None:
         transport.loseConnection()
 
 
-class Machine:
+class Hub:
     """
-    The connection state machine of one factory.
-
-    :ivar owner: the factory whose hooks (``handshake``, ``decide``,
-        ``outageAlert``, ``backoffSchedule``) are called.
+    The factory-level half of the machine: the event queue, the observers,
+    the ``whenConnected()`` and ``giveUp()`` waiters, the network monitor
+    subscription and the links.
     """
 
-    # One per managed connection: slots and lazily created containers keep an
-    # idle connection cheap (see bench/memory.py).
     __slots__ = (
-        "_calls",
-        "_clock",
         "_closedWaiters",
-        "_handshake",
+        "_delivering",
+        "_extra",
         "_lastNotified",
-        "_notifying",
         "_observers",
         "_pending",
-        "_schedule",
+        "_queue",
         "_unwatchNetwork",
         "_waiters",
-        "alertedSince",
-        "attempt",
-        "attemptAfterClose",
-        "cancelReason",
-        "closing",
-        "driver",
-        "dropping",
-        "lastFailure",
+        "busy",
+        "monitorBroken",
         "networkResetAt",
         "networkUp",
-        "nextAttemptAt",
-        "outageSince",
+        "once",
         "owner",
-        "protocol",
-        "since",
-        "state",
-        "stopReason",
-        "stopRequested",
+        "primary",
     )
 
     def __init__(self, owner: ReconnectingFactory) -> None:
         self.owner = owner
-        self._clock: IReactorTime | None = None
-        self.state = S.IDLE
-        self.since = 0.0
-        self.attempt = 0
-        self.nextAttemptAt: float | None = None
-        self.lastFailure: Failure | None = None
-        self.stopReason: str | None = None
-        self.networkUp: bool | None = None
-
-        self.driver: Driver | None = None
-        self.protocol: Any = None  # the current connection's protocol
-        self.closing: Any = None  # a released transport we wait to see closed
-        self.stopRequested: str | None = None  # stopTrying() while CONNECTED
-        self.cancelReason: Failure | None = None
-        self.dropping = False  # cancelling an attempt that must not count
-        self.attemptAfterClose = False
-        self.networkResetAt: float | None = None
-        self.outageSince: float | None = None
-        self.alertedSince: float | None = None
-
-        self._schedule: Iterator[float] | None = None
-        self._handshake: Deferred[Any] | None = None
-        self._calls: dict[str, IDelayedCall] | None = None
+        self.busy = False
+        self._delivering = False
+        self._queue: deque[tuple[Callable[..., object], tuple[Any, ...]]] | None = None
+        self.primary = Machine(owner, self)
+        self._extra: list[Machine] | None = None  # a pool's further links
         self._observers: list[Callable[[ConnectionStatus], object]] | None = None
+        self._pending: list[ConnectionStatus] | None = None
+        self._lastNotified: ConnectionStatus | None = None
         self._waiters: list[Deferred[Any]] | None = None
         self._closedWaiters: list[Deferred[None]] | None = None
-        self._pending: list[ConnectionStatus] | None = None
-        self._notifying = False
-        self._lastNotified: ConnectionStatus | None = None
         self._unwatchNetwork: Callable[[], None] | None = None
+        self.networkUp: bool | None = None
+        self.networkResetAt: float | None = None
+        self.monitorBroken = False
+        self.once: set[str] | None = None  # "logged once per factory" keys
 
-    # -- helpers ------------------------------------------------------------
+    # -- run to completion -----------------------------------------------------
 
-    @property
-    def clock(self) -> IReactorTime:
+    def run(self, handler: Callable[..., object], *args: Any) -> None:
         """
-        The owner's clock (the global reactor only if none was given), fixed
-        at first use.
+        Handle one event (``handler(*args)``) to completion, then every event
+        queued meanwhile; if an event is being handled already, queue it.
+        Then, with the machine at rest, tell the observers and settle the
+        waiters (what they call is handled at once, as a new event).
         """
-        clock = self._clock
-        if clock is None:
-            clock = self._clock = self.owner._getClock()
-        return clock
-
-    def _call(self, name: str, delay: float, function: Callable[[], None]) -> None:
-        calls = self._calls
-        if calls is None:
-            calls = self._calls = {}
-        else:
-            self._cancel(name)
-        calls[name] = self.clock.callLater(delay, self._fire, name, function)
-
-    def _fire(self, name: str, function: Callable[[], None]) -> None:
-        calls = self._calls
-        if calls is not None:
-            calls.pop(name, None)
-            if not calls:
-                self._calls = None  # an idle connection holds no dict
-        function()
-
-    def _cancel(self, *names: str) -> None:
-        calls = self._calls
-        if not calls:
+        if self.busy:
+            queue = self._queue
+            if queue is None:
+                queue = self._queue = deque()
+            queue.append((handler, args))
             return
-        for name in names:
-            call = calls.pop(name, None)
-            if call is not None and call.active():
-                call.cancel()
-        if not calls:
-            self._calls = None
+        self.busy = True
+        try:
+            self._step(handler, args)
+            queue = self._queue
+            while queue:
+                handler, args = queue.popleft()
+                self._step(handler, args)
+        finally:
+            self.busy = False
+        if self._pending or self._waiters or self._closedWaiters:
+            self._flush()
 
-    def pendingCalls(self) -> list[str]:
-        """Names of the timers the machine holds (for tests and debugging)."""
-        return sorted(self._calls or ())
+    def calloutThen(
+        self,
+        function: Callable[..., object],
+        args: tuple[Any, ...],
+        handler: Callable[..., object],
+        handlerArgs: tuple[Any, ...],
+    ) -> Failure | None:
+        """
+        Call user code that reports something (the protocol's
+        ``makeConnection``/``connectionLost``, an overridden
+        ``clientConnectionFailed``): whatever it calls is queued, and
+        ``handler(*handlerArgs)`` (what happened, which came first) is
+        handled before it. Returns the failure if the user code raised.
+        """
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        mark = len(queue)
+        wasBusy, self.busy = self.busy, True
+        failure: Failure | None = None
+        try:
+            function(*args)
+        except Exception:
+            failure = Failure()
+        finally:
+            self.busy = wasBusy
+        if failure is not None and handler is not None:
+            handlerArgs = (*handlerArgs, failure)
+        queue.insert(mark, (handler, handlerArgs))
+        if not wasBusy:
+            handler, handlerArgs = queue.popleft()
+            self.run(handler, *handlerArgs)
+        return failure
 
-    @property
-    def status(self) -> ConnectionStatus:
-        """A snapshot of the current status."""
-        return ConnectionStatus(
-            state=self.state,
-            attempt=self.attempt,
-            nextAttemptAt=self.nextAttemptAt,
-            since=self.since,
-            lastFailure=self.lastFailure,
-            stopReason=self.stopReason,
-            networkUp=self.networkUp,
+    def _step(self, handler: Callable[..., object], args: tuple[Any, ...]) -> None:
+        try:
+            handler(*args)
+        except Exception:
+            _log.failure("reconnect_twisted internal error; please report")
+
+    def _flush(self) -> None:
+        """At rest: tell the observers, settle the waiters, in order."""
+        if self._delivering:
+            return  # an observer or waiter called a control: the loop goes on
+        self._delivering = True
+        try:
+            while True:
+                pending = self._pending
+                while pending:
+                    status = pending.pop(0)
+                    for observer in list(self._observers or ()):
+                        try:
+                            observer(status)
+                        except Exception:
+                            _log.failure(
+                                "Status observer {observer!r} raised; ignored",
+                                observer=observer,
+                            )
+                if self._waiters:
+                    self._settleWaiters()
+                if self._closedWaiters and not any(
+                    link.closing for link in self.links()
+                ):
+                    waiters, self._closedWaiters = self._closedWaiters, None
+                    for waiter in waiters:
+                        if not waiter.called:
+                            waiter.callback(None)
+                if not self._pending:
+                    return
+        finally:
+            self._delivering = False
+
+    # -- links -----------------------------------------------------------------
+
+    def links(self) -> list[Machine]:
+        """Every link, the primary first."""
+        extra = self._extra
+        return [self.primary] if extra is None else [self.primary, *extra]
+
+    def linkFor(self, driverKey: object) -> Machine:
+        """
+        The link that attempts through ``driverKey`` (a connector, a
+        service): its own, else a free one (never used, or stopped with
+        nothing open), else a new one (a pool).
+        """
+        for link in self.links():
+            if link.driverKey is driverKey:
+                return link
+        for link in self.links():
+            if link.isFree():
+                return link
+        link = Machine(self.owner, self)
+        if self._extra is None:
+            self._extra = []
+        self._extra.append(link)
+        _log.info(
+            "{factory} is used with several connectors: each keeps its own "
+            "connection ({count} now)",
+            factory=type(self.owner).__name__,
+            count=len(self._extra) + 1,
         )
+        return link
 
-    def _enter(self, state: ConnectionState) -> None:
-        if state is not self.state:
-            if state not in TRANSITIONS[self.state]:
-                try:
-                    raise AssertionError(
-                        f"transition {self.state.name} -> {state.name} "
-                        f"is not in TRANSITIONS"
-                    )
-                except AssertionError:
-                    _log.failure("reconnect_twisted internal error; please report")
-            self.since = self.clock.seconds()
-        self.state = state
-        if state is not S.WAITING:
-            self.nextAttemptAt = None
-        if state is not S.STOPPED:
-            self.stopReason = None
+    def linkOfProtocol(self, protocol: Any, transport: Any = None) -> Machine:
+        """The link a new connection's protocol belongs to."""
+        if self._extra is None:
+            return self.primary
+        connector = getattr(transport, "connector", None)
+        if connector is not None:
+            for link in self.links():
+                if link.driverKey is connector:
+                    return link
+        for link in self.links():
+            if link.state is S.CONNECTING and link.protocol is None:
+                return link
+        return self.primary
 
-    def notify(self) -> None:
+    def linkOwning(self, protocol: Any) -> Machine | None:
+        """The link whose current or closing connection is ``protocol``."""
+        for link in self.links():
+            if link.protocol is protocol or link.closing is protocol:
+                return link
+        return None
+
+    # -- status ----------------------------------------------------------------
+
+    def status(self, changed: Machine | None = None) -> ConnectionStatus:
         """
-        Queue the current status for the observers, and deliver the queue
-        unless a delivery is already under way (re-entrant calls keep order).
+        The factory's status: the one link's, or a pool's aggregate (the
+        best state of any link; the other fields from ``changed``, else from
+        the link in that state).
         """
+        if self._extra is None:
+            return self.primary.status
+        links = self.links()
+        best = min(links, key=lambda link: _AGGREGATE_ORDER.index(link.state))
+        source = changed if changed is not None else best
+        status = source.status
+        if status.state is not best.state:
+            status = ConnectionStatus(
+                state=best.state,
+                attempt=status.attempt,
+                nextAttemptAt=status.nextAttemptAt,
+                since=best.since,
+                lastFailure=status.lastFailure,
+                stopReason=status.stopReason,
+                networkUp=status.networkUp,
+            )
+        return status
+
+    def notify(self, changed: Machine) -> None:
+        """Queue the current status for the observers (delivered between events)."""
         if not self._observers:
             return  # nobody listens: build no snapshot (the hot path)
-        status = self.status
+        status = self.status(changed)
         if status == self._lastNotified:
             return
         self._lastNotified = status
@@ -236,22 +343,8 @@ class Machine:
         if pending is None:
             pending = self._pending = []
         pending.append(status)
-        if self._notifying:
-            return
-        self._notifying = True
-        try:
-            while pending:
-                current = pending.pop(0)
-                for observer in list(self._observers or ()):
-                    try:
-                        observer(current)
-                    except Exception:
-                        _log.failure(
-                            "Status observer {observer!r} raised; ignored",
-                            observer=observer,
-                        )
-        finally:
-            self._notifying = False
+        if not self.busy:
+            self._flush()
 
     def addObserver(
         self, observer: Callable[[ConnectionStatus], object]
@@ -270,34 +363,403 @@ class Machine:
 
         return remove
 
+    # -- waiters ----------------------------------------------------------------
+
     def whenConnected(self) -> Deferred[Any]:
         """See ``ReconnectingFactory.whenConnected``."""
-        if self.state is S.CONNECTED:
-            return succeed(self.protocol)
-        if self.state is S.STOPPED and not self.attemptAfterClose:
-            return fail(GaveUp(self.stopReason or "stopped"))
+        if not self.busy:
+            connected = self._connectedLink()
+            if connected is not None:
+                return succeed(connected.protocol)
+            if self._allStopped():
+                return fail(GaveUp(self._stopReason()))
+        waiter = self._newWaiter()
+        self._addWaiter(waiter)
+        return waiter
 
+    def _newWaiter(self) -> Deferred[Any]:
         def cancel(d: Deferred[Any]) -> None:
             if self._waiters and d in self._waiters:
                 self._waiters.remove(d)
 
-        waiter: Deferred[Any] = Deferred(cancel)
+        return Deferred(cancel)
+
+    def _addWaiter(self, waiter: Deferred[Any]) -> None:
+        if waiter.called:
+            return  # cancelled before its control was handled
         if self._waiters is None:
             self._waiters = []
         self._waiters.append(waiter)
+        if not self.busy:
+            self._settleWaiters()
+
+    def control(self, handler: Callable[[Machine], object]) -> None:
+        """A control for every link, as one event."""
+        self.run(self._everyLink, handler)
+
+    def _everyLink(self, handler: Callable[[Machine], object]) -> None:
+        for link in self.links():
+            handler(link)
+
+    def reconnectNow(self) -> Deferred[Any]:
+        """See ``ReconnectingFactory.reconnectNow``."""
+        waiter = self._newWaiter()
+        self.run(self._reconnectNow, waiter)
         return waiter
 
-    def _fireWaiters(self) -> None:
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if self.state is S.CONNECTED:
-                waiter.callback(self.protocol)
-            elif self.state is S.STOPPED and not self.attemptAfterClose:
-                waiter.errback(GaveUp(self.stopReason or "stopped"))
-            else:  # a callback changed the state again: keep waiting
-                if self._waiters is None:
-                    self._waiters = []
-                self._waiters.append(waiter)
+    def _reconnectNow(self, waiter: Deferred[Any]) -> None:
+        for link in self.links():
+            link.reconnectNow()
+        self._addWaiter(waiter)
+
+    def giveUp(self, reason: str) -> Deferred[None]:
+        """See ``ReconnectingFactory.giveUp``."""
+        waiter: Deferred[None] = Deferred()
+        self.run(self._giveUp, reason, waiter)
+        return waiter
+
+    def _giveUp(self, reason: str, waiter: Deferred[None]) -> None:
+        for link in self.links():
+            link.giveUp(reason)
+        if self._closedWaiters is None:
+            self._closedWaiters = []
+        self._closedWaiters.append(waiter)
+
+    def _connectedLink(self) -> Machine | None:
+        for link in self.links():
+            if link.state is S.CONNECTED:
+                return link
+        return None
+
+    def _allStopped(self) -> bool:
+        return all(
+            link.state is S.STOPPED and not link.attemptAfterClose
+            for link in self.links()
+        )
+
+    def _stopReason(self) -> str:
+        for link in self.links():
+            if link.stopReason:
+                return link.stopReason
+        return "stopped"
+
+    def _settleWaiters(self) -> None:
+        # One at a time: a waiter's callback may change the state (its
+        # control is handled at once), and the next waiter sees that.
+        while self._waiters:
+            connected = self._connectedLink()
+            waiter = self._waiters[0]
+            if connected is not None:
+                del self._waiters[0]
+                if not waiter.called:
+                    waiter.callback(connected.protocol)
+            elif self._allStopped():
+                del self._waiters[0]
+                if not waiter.called:
+                    waiter.errback(GaveUp(self._stopReason()))
+            else:
+                return
+        self._waiters = None
+
+    # -- the application protocol's hooks ---------------------------------------
+
+    def madeHook(self, link: Machine | None, protocol: Any, transport: Any) -> None:
+        """
+        Installed as ``protocol.makeConnection``: run the application's own
+        ``makeConnection`` (and so ``connectionMade``), then report it, ahead
+        of whatever ``connectionMade`` called.
+        """
+        del vars(protocol)["makeConnection"]
+        if link is None:
+            link = self.linkOfProtocol(protocol, transport)
+        self.calloutThen(
+            protocol.makeConnection, (transport,), link.protocolMade, (protocol,)
+        )
+
+    def lostHook(self, protocol: Any, reason: Failure) -> None:
+        """
+        Installed as ``protocol.connectionLost``: run the application's own
+        ``connectionLost``, then report the loss, ahead of whatever
+        ``connectionLost`` called.
+        """
+        del vars(protocol)["connectionLost"]
+        self.calloutThen(
+            protocol.connectionLost, (reason,), self._lost, (protocol, reason)
+        )
+
+    def _lost(
+        self, protocol: Any, reason: Failure, raised: Failure | None = None
+    ) -> None:
+        if raised is not None:
+            _log.failure(
+                "{protocol}.connectionLost() raised; ignored",
+                failure=raised,
+                protocol=type(protocol).__name__,
+            )
+        link = self.linkOwning(protocol)
+        if link is not None:
+            link.connectionLost(reason, protocol)
+
+    def noProtocol(self) -> None:
+        """``buildProtocol`` returned ``None`` on the connector path."""
+        from twisted.internet.error import NoProtocol
+
+        for link in self.links():
+            if (
+                link.state is S.CONNECTING
+                and link.protocol is None
+                and not getattr(link.driver, "reportsNoProtocol", False)
+            ):
+                link._attemptFailed(Failure(NoProtocol()))
+                return
+
+    # -- network -------------------------------------------------------------
+
+    def ensureMonitor(self) -> None:
+        """Start observing the network monitor, if there is one."""
+        monitor = self.owner.networkMonitor
+        if monitor is None or self._unwatchNetwork is not None or self.monitorBroken:
+            return
+        try:
+            self._unwatchNetwork = monitor.addObserver(self._networkEvent)
+            monitor.start()
+            up = monitor.isUp
+            if up is not None and not isinstance(up, bool):
+                raise TypeError(f"isUp must be a bool or None, not {up!r}")
+        except Exception:
+            _log.failure(
+                "Network monitor {monitor!r} failed; carrying on without it",
+                monitor=monitor,
+            )
+            self.monitorBroken = True
+            unwatch, self._unwatchNetwork = self._unwatchNetwork, None
+            if unwatch is not None:
+                try:
+                    unwatch()
+                except Exception:
+                    _log.failure("Network monitor failed to remove its observer")
+            self.networkUp = None
+            return
+        self.networkUp = up
+
+    def stopMonitor(self) -> None:
+        """Stop observing the monitor once no link needs it."""
+        if any(link.state is not S.STOPPED for link in self.links()):
+            return
+        monitor = self.owner.networkMonitor
+        unwatch, self._unwatchNetwork = self._unwatchNetwork, None
+        if monitor is None or unwatch is None:
+            return
+        try:
+            unwatch()
+            monitor.stop()
+        except Exception:
+            _log.failure("Network monitor failed to stop")
+
+    def _networkEvent(self, up: bool | None) -> None:
+        self.run(self.networkChanged, up)
+
+    def networkChanged(self, up: bool | None) -> None:
+        """The network monitor reports ``up`` (``None``: it cannot tell)."""
+        if up is not None and not isinstance(up, bool):
+            up = None
+        previous, self.networkUp = self.networkUp, up
+        if up is previous:
+            return
+        now = self.owner._machineClock().seconds()
+        if up is True and previous is False:
+            _log.info("Network is up")
+            last = self.networkResetAt
+            reset = last is None or now - last >= NETWORK_UP_COOLDOWN
+            if reset:
+                self.networkResetAt = now
+        else:
+            reset = False
+            if up is False:
+                _log.info("Network is down")
+        for link in self.links():
+            link.networkChanged(up, previous, reset)
+
+    # -- logging ----------------------------------------------------------------
+
+    def firstTime(self, key: str) -> bool:
+        """Whether ``key`` is being logged for the first time by this factory."""
+        once = self.once
+        if once is None:
+            once = self.once = set()
+        if key in once:
+            return False
+        once.add(key)
+        return True
+
+
+class Machine:
+    """
+    The connection state machine of one link (one connector or service).
+
+    :ivar owner: the factory whose hooks (``handshake``, ``decide``,
+        ``outageAlert``, ``backoffSchedule``) are called.
+    """
+
+    # One per managed connection: slots and lazily created containers keep an
+    # idle connection cheap (see bench/memory.py).
+    __slots__ = (
+        "_calls",
+        "_clock",
+        "_handshake",
+        "_schedule",
+        "alertedSince",
+        "attempt",
+        "attemptAfterClose",
+        "cancelReason",
+        "closing",
+        "driver",
+        "driverKey",
+        "dropping",
+        "hub",
+        "lastFailure",
+        "outageSince",
+        "owner",
+        "probe",
+        "protocol",
+        "reportedReason",
+        "resetAtUptime",
+        "since",
+        "state",
+        "stopReason",
+        "stopRequested",
+    )
+
+    def __init__(self, owner: ReconnectingFactory, hub: Hub) -> None:
+        self.owner = owner
+        self.hub = hub
+        self._clock: IReactorTime | None = None
+        self.state = S.IDLE
+        self.since = 0.0
+        self.attempt = 0
+        self.lastFailure: Failure | None = None
+        self.stopReason: str | None = None
+
+        self.driver: Driver | None = None
+        self.driverKey: object = None  # the connector or service driving us
+        self.protocol: Any = None  # the current connection's protocol
+        self.closing: Any = None  # a released transport we wait to see closed
+        self.stopRequested: str | None = None  # stop once this connection ends
+        self.cancelReason: Failure | None = None
+        self.reportedReason: Failure | None = None  # seen before retry() is called
+        self.dropping = False  # cancelling an attempt: its report is ours
+        self.attemptAfterClose = False
+        self.resetAtUptime = False
+        self.probe: tuple[Iterator[float] | None, int] | None = None
+        self.outageSince: float | None = None
+        self.alertedSince: float | None = None
+
+        self._schedule: Iterator[float] | None = None
+        self._handshake: Deferred[Any] | None = None
+        self._calls: dict[str, IDelayedCall] | None = None
+
+    # -- helpers ------------------------------------------------------------
+
+    @property
+    def clock(self) -> IReactorTime:
+        """
+        The owner's clock (the global reactor only if none was given), fixed
+        at first use.
+        """
+        clock = self._clock
+        if clock is None:
+            clock = self._clock = self.owner._machineClock()
+        return clock
+
+    def _now(self) -> float:
+        return float(self.clock.seconds())
+
+    def _call(self, name: str, delay: float, function: Callable[[], None]) -> None:
+        calls = self._calls
+        if calls is None:
+            calls = self._calls = {}
+        else:
+            self._cancel(name)
+        calls[name] = self.clock.callLater(delay, self._fire, name, function)
+
+    def _fire(self, name: str, function: Callable[[], None]) -> None:
+        calls = self._calls
+        if calls is not None:
+            calls.pop(name, None)
+            if not calls:
+                self._calls = None  # an idle connection holds no dict
+        self.hub.run(function)
+
+    def _cancel(self, *names: str) -> None:
+        calls = self._calls
+        if not calls:
+            return
+        for name in names:
+            call = calls.pop(name, None)
+            if call is not None and call.active():
+                call.cancel()
+        if not calls:
+            self._calls = None
+
+    def pendingCalls(self) -> list[str]:
+        """Names of the timers the machine holds (for tests and debugging)."""
+        return sorted(self._calls or ())
+
+    @property
+    def nextAttemptAt(self) -> float | None:
+        """``clock.seconds()`` of the scheduled retry, if one is scheduled."""
+        if self.state is not S.WAITING:
+            return None
+        call = self._calls.get("retry") if self._calls else None
+        return None if call is None else float(call.getTime())
+
+    @property
+    def status(self) -> ConnectionStatus:
+        """A snapshot of this link's status."""
+        return ConnectionStatus(
+            state=self.state,
+            attempt=self.attempt,
+            nextAttemptAt=self.nextAttemptAt,
+            since=self.since,
+            lastFailure=self.lastFailure,
+            stopReason=self.stopReason,
+            networkUp=self.hub.networkUp,
+        )
+
+    def isFree(self) -> bool:
+        """Never used, or stopped with nothing in flight or open."""
+        return (
+            self.state in (S.IDLE, S.STOPPED)
+            and self.protocol is None
+            and self.closing is None
+            and not self.attemptAfterClose
+        )
+
+    def _enter(self, state: ConnectionState) -> None:
+        if state is not self.state:
+            if state not in TRANSITIONS[self.state]:
+                _log.error(
+                    "reconnect_twisted internal error; please report: "
+                    "transition {old} -> {new} is not in TRANSITIONS",
+                    old=self.state.name,
+                    new=state.name,
+                )
+            self.since = self._now()
+        self.state = state
+        if state is not S.STOPPED:
+            self.stopReason = None
+
+    def notify(self) -> None:
+        """Tell the hub this link's status may have changed."""
+        self.hub.notify(self)
+
+    def _target(self) -> str:
+        if self.driver is None:
+            return "(not started)"
+        try:
+            return self.driver.describe()
+        except Exception:
+            return type(self.driver).__name__
 
     # -- schedule -----------------------------------------------------------
 
@@ -305,38 +767,71 @@ class Machine:
         """Start the backoff schedule afresh and zero the attempt counter."""
         self.attempt = 0
         self._schedule = None
+        self.probe = None
 
     def _nextDelay(self) -> float:
+        owner = self.owner
         try:
             if self._schedule is None:
-                self._schedule = iter(self.owner.backoffSchedule().delays())
+                self._schedule = iter(owner.backoffSchedule().delays())
             delay = float(next(self._schedule))
-            if not 0.0 <= delay < float("inf"):
+            if not delay >= 0.0:  # negative or NaN: garbage (inf is clamped)
                 raise ValueError(f"backoff produced an invalid delay: {delay!r}")
         except Exception:
-            _log.failure(
-                "Backoff schedule failed; retrying in {delay}s", delay=FALLBACK_DELAY
-            )
+            if self.hub.firstTime("backoff failed"):
+                _log.failure(
+                    "Backoff schedule failed; retrying in {delay}s",
+                    delay=FALLBACK_DELAY,
+                )
+            else:
+                _log.warn(
+                    "Backoff schedule failed again; retrying in {delay}s",
+                    delay=FALLBACK_DELAY,
+                )
             self._schedule = None
             delay = FALLBACK_DELAY
+        ceiling = owner._delayCeiling()
+        if delay > ceiling:
+            if self.hub.firstTime("ceiling"):
+                _log.warn(
+                    "Backoff delay {delay!r}s is above {ceiling:g}s; clamped",
+                    delay=delay,
+                    ceiling=ceiling,
+                )
+            delay = ceiling
+        return self._floor(delay)
+
+    def _floor(self, delay: float) -> float:
+        floor = float(self.owner.minDelay)
+        if delay < floor:
+            if self.hub.firstTime("floor"):
+                _log.info(
+                    "Retry delay {delay:g}s is below minDelay; using {floor:g}s",
+                    delay=delay,
+                    floor=floor,
+                )
+            return floor
         return delay
 
     # -- inputs from the adapters -------------------------------------------
 
-    def start(self, driver: Driver) -> None:
+    def start(self, driver: Driver, key: object) -> None:
         """Begin trying with ``driver`` (the endpoint path's start)."""
         self.driver = driver
+        self.driverKey = key
         if self.state in (S.IDLE, S.STOPPED):
+            self.stopRequested = None
             self._resume()
             self._connectNow()
 
-    def attemptStarted(self, driver: Driver) -> None:
+    def attemptStarted(self, driver: Driver, key: object) -> None:
         """
         The path reports an attempt that has begun (on the connector path,
         ``startedConnecting``); one we did not start ourselves, e.g. the first
         ``reactor.connectTCP``, moves us to ``CONNECTING``.
         """
         self.driver = driver
+        self.driverKey = key
         if self.state is S.CONNECTING:
             return
         if self.state in (S.HANDSHAKING, S.CONNECTED):
@@ -345,6 +840,9 @@ class Machine:
                 state=self.state.value,
             )
             return
+        if self.state is S.STOPPED and self.stopRequested is None:
+            # connector.connect() after a stop: one connection, as RCF makes.
+            self.stopRequested = self.stopReason or "stopped"
         if self.state in (S.IDLE, S.STOPPED):
             self._resume()
         self._cancel("retry")
@@ -360,9 +858,7 @@ class Machine:
         if self.closing is not None:
             # One transport at a time: attempt once the old one has closed.
             self.attemptAfterClose = True
-            if self.nextAttemptAt is not None:
-                self.nextAttemptAt = None  # no longer a time: after the close
-                self.notify()
+            self.notify()
             return
         if self.driver is None:
             self._stop("gave up: no connector to retry with")
@@ -372,19 +868,22 @@ class Machine:
             self.driver.startAttempt()
         except Exception:
             if self.state is S.CONNECTING:
-                self.attemptFailed(Failure())
+                self._attemptFailed(Failure())
 
     def _enterConnecting(self) -> None:
-        self._ensureMonitor()
+        self.hub.ensureMonitor()
         self.cancelReason = None
+        self.reportedReason = None
         self._enter(S.CONNECTING)
-        timeout = self.owner.connectTimeout
+        timeout = self.owner._setting("connectTimeout")
         if timeout:
             self._call("connectTimeout", timeout, self._connectTimedOut)
         self.notify()
 
     def _connectTimedOut(self) -> None:
-        timeout = self.owner.connectTimeout
+        if self.state is not S.CONNECTING:
+            return
+        timeout = self.owner._setting("connectTimeout")
         self._cancelAttempt(
             Failure(ConnectTimeout(f"no connection within {timeout:g}s"))
         )
@@ -392,11 +891,11 @@ class Machine:
     def _cancelAttempt(self, reason: Failure | None) -> None:
         """
         Cancel the attempt in flight: ``reason`` is what it failed with, or
-        ``None`` to drop it without counting it (its report is ignored).
+        ``None`` to drop it without counting it. Whatever the path reports
+        while we cancel is ours, not news.
         """
         self._cancel("connectTimeout")
-        self.cancelReason = reason
-        self.dropping = reason is None
+        self.dropping = True
         try:
             if self.driver is not None:
                 self.driver.cancelAttempt()
@@ -405,41 +904,44 @@ class Machine:
         finally:
             self.dropping = False
         if reason is not None and self.state is S.CONNECTING:
-            # The path did not report the cancellation synchronously.
-            self.attemptFailed(reason)
+            self._attemptFailed(reason)
 
-    def attemptFailed(self, reason: Failure) -> None:
-        """The transport attempt failed."""
-        if self.state is not S.CONNECTING or self.dropping:
-            return  # a dropped attempt, or a cancelled one reporting back late
+    def attemptFailed(self, reason: Failure | None) -> None:
+        """The transport attempt failed (an event)."""
+        if self.state is S.IDLE:
+            # A report with no startedConnecting() before it (RCF's own tests,
+            # hand-written fakes): retry, as RCF does.
+            self._beginOutage()
+            self.reportedReason = None
+            self._failed(_orUnknown(reason))
+            return
+        if self.state is not S.CONNECTING:
+            return  # a cancelled attempt reporting back late
+        self._attemptFailed(_orUnknown(reason))
+
+    def _attemptFailed(self, reason: Failure) -> None:
         self._cancel("connectTimeout")
         if self.cancelReason is not None:
             reason, self.cancelReason = self.cancelReason, None
+        self.reportedReason = None
         self._failed(reason)
 
-    def protocolLost(self, protocol: Any, reason: Failure) -> None:
+    def protocolMade(self, protocol: Any, raised: Failure | None = None) -> None:
         """
-        Installed as ``protocol.connectionLost`` (see ``_factory._track``):
-        run the application's own ``connectionLost``, then report the loss.
+        The transport is connected and the application's ``connectionMade``
+        has returned (or raised: ``raised``).
         """
-        del vars(protocol)["connectionLost"]
-        try:
-            protocol.connectionLost(reason)
-        finally:
-            self.connectionLost(reason, protocol)
-
-    def protocolMade(self, protocol: Any, transport: Any) -> None:
-        """
-        Installed as ``protocol.makeConnection``: run the application's own
-        ``makeConnection`` (and so ``connectionMade``), then report it.
-        """
-        del vars(protocol)["makeConnection"]
-        protocol.makeConnection(transport)
-        self.transportUp(protocol)
-
-    def transportUp(self, protocol: Any) -> None:
-        """The transport is connected and ``connectionMade`` has returned."""
-        if self.state not in (S.CONNECTING, S.IDLE) or self.protocol is not None:
+        if raised is not None:
+            _log.failure(
+                "{protocol}.connectionMade() raised; closing the connection",
+                failure=raised,
+                protocol=type(protocol).__name__,
+            )
+            self._release(protocol, abort=True)
+            if self.state is S.CONNECTING:
+                self._attemptFailed(raised)
+            return
+        if self.state is not S.CONNECTING or self.protocol is not None:
             _log.info("Closing a connection made while {state}", state=self.state.value)
             self._release(protocol, abort=True)
             return
@@ -449,7 +951,12 @@ class Machine:
         self.protocol = protocol
         self._enter(S.HANDSHAKING)
         self.notify()
-        self._runHandshake(protocol)
+        # After whatever connectionMade asked for (it is queued before us).
+        self.hub.run(self._beginHandshake, protocol)
+
+    def _beginHandshake(self, protocol: Any) -> None:
+        if self.state is S.HANDSHAKING and self.protocol is protocol:
+            self._runHandshake(protocol)
 
     def connectionLost(self, reason: Failure, protocol: Any = None) -> None:
         """A transport was closed (``protocol`` when the path knows it)."""
@@ -458,9 +965,9 @@ class Machine:
             self._currentLost(reason)
         elif self.closing is not None and protocol in (None, self.closing):
             self._closed()
-        elif self.state is S.CONNECTING:
-            # connectionMade raised, or the transport died before we saw it.
-            self.attemptFailed(reason)
+        elif self.state is S.CONNECTING and protocol is None:
+            # The transport died before we heard it was made.
+            self._attemptFailed(reason)
 
     def _currentLost(self, reason: Failure) -> None:
         self.protocol = None
@@ -471,21 +978,16 @@ class Machine:
             return
         # CONNECTED
         self._beginOutage()
-        if self.stopRequested is not None:
-            self.lastFailure = reason
-            self._stop(self.stopRequested)
-            return
         self._failed(reason, connectionLost=True)
 
     def _closed(self) -> None:
         self.closing = None
-        self._cancel("abort")
-        waiters, self._closedWaiters = self._closedWaiters, None
-        for waiter in waiters or ():
-            waiter.callback(None)
+        self._cancel("abort", "abortCheck")
         if self.attemptAfterClose:
             self.attemptAfterClose = False
             if self.state in (S.WAITING, S.OFFLINE, S.STOPPED):
+                if self.state is S.STOPPED:
+                    self._resume()
                 self._connectNow()
 
     def _release(self, protocol: Any, abort: bool) -> None:
@@ -496,38 +998,75 @@ class Machine:
         try:
             if abort:
                 abortTransport(protocol)
+                self._call("abortCheck", ABORT_TIMEOUT, self._abortUnheard)
             else:
                 protocol.transport.loseConnection()
-                self._call("abort", CLOSE_TIMEOUT, lambda: abortTransport(protocol))
+                self._call("abort", CLOSE_TIMEOUT, self._abortStuck)
         except Exception:
             _log.failure("Closing the transport failed")
+
+    def _abortStuck(self) -> None:
+        """``loseConnection`` did not close it in time: abort."""
+        protocol = self.closing
+        if protocol is None:
+            return
+        try:
+            abortTransport(protocol)
+        except Exception:
+            _log.failure("Aborting the transport failed")
+        self._call("abortCheck", ABORT_TIMEOUT, self._abortUnheard)
+
+    def _abortUnheard(self) -> None:
+        """An aborted transport never reported ``connectionLost``."""
+        protocol = self.closing
+        if protocol is None:
+            return
+        if self.hub.firstTime("abort unheard"):
+            _log.warn(
+                "The transport {transport} of {target} was aborted {seconds:g}s "
+                "ago but never called connectionLost(); if it is a test's "
+                "StringTransport, use reconnect_twisted.testing.FakeTransport, "
+                "which reports the close. Carrying on as if it had closed.",
+                transport=type(getattr(protocol, "transport", None)).__name__,
+                target=self._target(),
+                seconds=ABORT_TIMEOUT,
+            )
+        self._closed()
 
     # -- handshake ----------------------------------------------------------
 
     def _runHandshake(self, protocol: Any) -> None:
-        d = self.owner._startHandshake(protocol)
+        try:
+            d = self.owner._startHandshake(protocol)
+        except Exception:
+            d = fail(Failure())
         if d is None:  # no business handshake at all
             self._connected()
             return
         self._handshake = d
-        d.addBoth(self._handshakeFinished, d)
-        timeout = self.owner.handshakeTimeout
-        if self._handshake is d and timeout:  # still running
+        d.addBoth(self._handshakeDone, d)
+        timeout = self.owner._setting("handshakeTimeout")
+        if self._handshake is d and timeout and not d.called:
             self._call("handshakeTimeout", timeout, self._handshakeTimedOut)
+
+    def _handshakeDone(self, result: object, d: Deferred[Any]) -> None:
+        self.hub.run(self._handshakeFinished, result, d)
+        return None
 
     def _handshakeFinished(self, result: object, d: Deferred[Any]) -> None:
         if d is not self._handshake:
-            return None  # cancelled: outcome no longer matters
+            return  # cancelled: outcome no longer matters
         self._handshake = None
         self._cancel("handshakeTimeout")
         if isinstance(result, Failure):
             self._handshakeFailed(result)
         else:
             self._connected()
-        return None
 
     def _handshakeTimedOut(self) -> None:
-        timeout = self.owner.handshakeTimeout
+        if self.state is not S.HANDSHAKING:
+            return
+        timeout = self.owner._setting("handshakeTimeout")
         self._cancelHandshake()
         self._handshakeFailed(
             Failure(HandshakeTimeout(f"handshake did not finish within {timeout:g}s"))
@@ -542,35 +1081,72 @@ class Machine:
     def _handshakeFailed(self, reason: Failure) -> None:
         if self.state is not S.HANDSHAKING:
             return
+        if not reason.check(
+            HandshakeRejected,
+            HandshakeTimeout,
+            ConnectError,
+            ConnectionLost,
+            CancelledError,
+            Kicked,
+            RetryLater,
+            GaveUp,
+            ConnectTimeout,
+        ) and not _isConnectionError(reason):
+            key = f"handshake bug {type(reason.value).__name__}"
+            if self.hub.firstTime(key):
+                _log.failure(
+                    "The handshake with {target} raised an unexpected error "
+                    "(a bug in the handshake?); counted as a failed attempt",
+                    failure=reason,
+                    target=self._target(),
+                )
         self._release(self.protocol, abort=True)
         self._failed(reason)
+
+    def rejected(self, reason: str, permanent: bool) -> None:
+        """``factory.rejected()``: fail the running handshake."""
+        if self.state is not S.HANDSHAKING:
+            _log.warn(
+                "Ignoring rejected({reason}) received while {state} "
+                "(no handshake running)",
+                reason=peerText(reason),
+                state=self.state.value,
+            )
+            return
+        self._cancelHandshake()
+        self._handshakeFailed(Failure(HandshakeRejected(reason, permanent)))
 
     def _connected(self) -> None:
         if self.state is not S.HANDSHAKING or self.protocol is None:
             return
-        now = self.clock.seconds()
+        now = self._now()
         self._enter(S.CONNECTED)
         self.lastFailure = None
-        if self.outageSince is not None:
+        since = self.outageSince
+        if since is not None and self.attempt > 0:
             _log.info(
                 "Connected to {target} after an outage of {duration:.3f}s "
                 "({attempt} failed attempts)",
                 target=self._target(),
-                duration=now - self.outageSince,
+                duration=max(0.0, now - since),
                 attempt=self.attempt,
             )
-            self.outageSince = None
         else:
             _log.info("Connected to {target}", target=self._target())
-        if self.owner.minUptime:
-            self._call("uptime", self.owner.minUptime, self._stayedUp)
+        self.outageSince = None
+        self.resetAtUptime = False
+        minUptime = self.owner._setting("minUptime")
+        if minUptime:
+            self._call("uptime", minUptime, self._stayedUp)
         else:
             self.resetSchedule()
         self.notify()
-        self._fireWaiters()
 
     def _stayedUp(self) -> None:
+        if self.state is not S.CONNECTED:
+            return
         self._cancel("alert")  # not needed until the next outage
+        self.resetAtUptime = False
         self.resetSchedule()
         self.notify()
 
@@ -579,20 +1155,32 @@ class Machine:
     def _failed(self, reason: Failure, connectionLost: bool = False) -> None:
         """An attempt failed or a connection ended: decide what follows."""
         self.lastFailure = reason
+        self.resetAtUptime = False
         self.attempt += 1
+        if self.stopRequested is not None:
+            # stopTrying() before or during this connection: no retry.
+            self._stop(self.stopRequested)
+            return
+        probe, self.probe = self.probe, None
+        if probe is not None and not _isNetworkError(reason):
+            # The free attempt made on network-up failed for a reason that is
+            # not the network: resume the schedule where it was.
+            self._schedule, self.attempt = probe[0], probe[1] + 1
         decision = self._decide(reason)
         if isinstance(decision, GiveUp):
             self._stop(decision.reason)
             return
-        maxRetries = self.owner.maxRetries
+        maxRetries = self.owner._setting("maxRetries")
         if maxRetries is not None and self.attempt > maxRetries:
             self._stop(f"gave up: maxRetries ({maxRetries}) exceeded")
             return
         delay: float | None
-        if self.networkUp is False:
+        if self.hub.networkUp is False:
             delay = None  # OFFLINE: the network coming back will restart us
         elif isinstance(decision, ReconnectAfter):
-            delay = decision.delay
+            delay = self._nextDelay()
+            limit = self.owner._setting("maxRetryLater")
+            delay = self._floor(min(max(decision.delay, delay), limit))
         else:
             delay = self._nextDelay()
         _log.warn(
@@ -601,7 +1189,7 @@ class Machine:
             else "Attempt {attempt} to {target} failed: {reason}; {next}",
             attempt=self.attempt,
             target=self._target(),
-            reason=_describe(reason),
+            reason=describeFailure(reason),
             delay=delay,
             next="network is down, waiting for it"
             if delay is None
@@ -615,15 +1203,15 @@ class Machine:
 
     def _decide(self, reason: Failure) -> Reconnect | ReconnectAfter | GiveUp:
         try:
-            decision = self.owner.decide(reason, self.status)
+            decision = self.owner.decide(reason, self.hub.status(self))
         except Exception:
             _log.failure("Reconnect policy raised; reconnecting as scheduled")
             return Reconnect()
         if not isDecision(decision):
             _log.error(
-                "Reconnect policy returned {decision!r}, not a Reconnect, "
+                "Reconnect policy returned {decision}, not a Reconnect, "
                 "ReconnectAfter or GiveUp; reconnecting as scheduled",
-                decision=decision,
+                decision=peerText(repr(decision), 80),
             )
             return Reconnect()
         return decision
@@ -631,33 +1219,42 @@ class Machine:
     def _wait(self, delay: float) -> None:
         self._enter(S.WAITING)
         self.owner.delay = delay
-        self.nextAttemptAt = self.clock.seconds() + delay
-        self._call("retry", delay, self._connectNow)
+        self._call("retry", delay, self._retryDue)
         self.notify()
 
+    def _retryDue(self) -> None:
+        if self.state is S.WAITING:
+            self._connectNow()
+
     def _stop(self, reason: str) -> None:
-        self._cancel("retry", "connectTimeout", "uptime", "alert")
+        self._cancel("retry", "connectTimeout", "uptime", "alert", "handshakeTimeout")
         self.stopRequested = None
         self.attemptAfterClose = False
+        self.resetAtUptime = False
+        self.probe = None
+        outage = self.outageSince
         self.outageSince = None
         self._enter(S.STOPPED)
         self.stopReason = reason
-        self._stopMonitor()
-        _log.warn(
+        self.hub.stopMonitor()
+        intentional = reason.startswith(("gave up", "stopped", "service stopped"))
+        intentional = intentional and "maxRetries" not in reason
+        emit = _log.info if intentional else _log.warn
+        emit(
             "Stopped trying to connect to {target}: {reason}",
             target=self._target(),
-            reason=reason,
+            reason=peerText(reason),
+            outage=None if outage is None else max(0.0, self._now() - outage),
         )
         self.notify()
-        self._fireWaiters()
 
     # -- outage alerts --------------------------------------------------------
 
     def _beginOutage(self) -> None:
         if self.outageSince is not None:
             return
-        now = self.outageSince = self.clock.seconds()
-        alertAfter = self.owner.alertAfter
+        now = self.outageSince = self._now()
+        alertAfter = self.owner._setting("alertAfter")
         if alertAfter is None:
             return
         # The alert timer outlives short outages (no timer churn per drop);
@@ -667,27 +1264,27 @@ class Machine:
             self._call("alert", alertAfter, self._alert)
 
     def _alert(self) -> None:
-        since, alertAfter = self.outageSince, self.owner.alertAfter
-        if since is None or alertAfter is None:
+        since, alertAfter = self.outageSince, self.owner._setting("alertAfter")
+        if since is None or alertAfter is None or self.state is S.STOPPED:
             return  # the outage is over
-        now = self.clock.seconds()
+        now = self._now()
         if self.alertedSince != since and now < since + alertAfter:
             # A newer outage than the timer was set for: not due yet.
             self._call("alert", since + alertAfter - now, self._alert)
             return
         self.alertedSince = since
-        status = self.status
+        status = self.hub.status(self)
         _log.critical(
             "outage: no connection to {target} for {duration:.1f}s "
             "({attempt} failed attempts, state {state}, last failure: {reason})",
             log_event="outage",
             target=self._target(),
-            duration=self.clock.seconds() - since,
+            duration=max(0.0, now - since),
             attempt=status.attempt,
             state=status.state.value,
-            reason=_describe(status.lastFailure),
+            reason=describeFailure(status.lastFailure),
         )
-        every = self.owner.alertEvery
+        every = self.owner._setting("alertEvery")
         if every:
             self._call("alert", every, self._alert)
         try:
@@ -695,19 +1292,22 @@ class Machine:
         except Exception:
             _log.failure("outageAlert() raised; ignored")
 
-    # -- controls ------------------------------------------------------------
+    # -- controls (events) ------------------------------------------------------
 
-    def reconnectNow(self) -> Deferred[Any]:
+    def reconnectNow(self) -> None:
         """See ``ReconnectingFactory.reconnectNow``."""
         self.stopRequested = None
         if self.state is S.STOPPED:
+            if self.closing is not None:
+                self.attemptAfterClose = True
+                self.notify()
+                return
             self._resume()
             self._connectNow()
         elif self.state in (S.WAITING, S.OFFLINE) or (
             self.state is S.IDLE and self.driver is not None
         ):
             self._connectNow()
-        return self.whenConnected()
 
     def connectorIdle(self) -> None:
         """
@@ -715,22 +1315,30 @@ class Machine:
         already due (a zero delay) starts now rather than a reactor turn later.
         """
         due = self.nextAttemptAt
-        if self.state is S.WAITING and due is not None and due <= self.clock.seconds():
+        if self.state is S.WAITING and due is not None and due <= self._now():
             self._connectNow()
 
     def scheduleRetry(self) -> None:
         """RCF's ``retry()``: see ``ReconnectingFactory.retry``."""
-        if self.dropping:
-            return
         if self.state is S.CONNECTING:
-            self.attemptFailed(Failure(ConnectError(string="reported through retry()")))
+            reason = self.reportedReason or Failure(
+                ConnectError(string="reported through retry()")
+            )
+            self._attemptFailed(reason)
         elif self.state is S.IDLE and self.driver is not None:
+            reported, self.reportedReason = self.reportedReason, None
             self._beginOutage()
-            self._wait(self._nextDelay())
+            if reported is not None:
+                self._failed(reported)
+            else:
+                self._wait(self._nextDelay())
 
     def stopTrying(self, reason: str) -> None:
         """See ``ReconnectingFactory.stopTrying``."""
-        if self.state is S.CONNECTED:
+        if self.state in (S.CONNECTED, S.IDLE):
+            # Connected: keep the connection, do not re-establish it. Not yet
+            # started: the one connection the application asks for is made
+            # (RCF's connect-once idiom: stopTrying() before connectTCP()).
             self.stopRequested = reason
             return
         if self.state is S.STOPPED and not self.attemptAfterClose:
@@ -738,18 +1346,18 @@ class Machine:
         self._abandonAttempt()
         self._stop(reason)
 
-    def _dropAttempt(self) -> None:
-        """Cancel the attempt in flight without counting it as a failure."""
-        self._cancelAttempt(None)
+    def continueTrying(self) -> None:
+        """``continueTrying = 1``: forget a pending stop request."""
+        self.stopRequested = None
 
     def _abandonAttempt(self) -> None:
         if self.state is S.CONNECTING:
-            self._dropAttempt()
+            self._cancelAttempt(None)
         elif self.state is S.HANDSHAKING:
             self._cancelHandshake()
             self._release(self.protocol, abort=True)
 
-    def giveUp(self, reason: str) -> Deferred[None]:
+    def giveUp(self, reason: str) -> None:
         """See ``ReconnectingFactory.giveUp``."""
         if self.state is S.CONNECTED:
             self._cancel("uptime")
@@ -758,27 +1366,34 @@ class Machine:
             self._abandonAttempt()
         if self.state is not S.STOPPED or self.attemptAfterClose:
             self._stop(reason)  # (an earlier stop keeps its reason)
-        if self.closing is None:
-            return succeed(None)
-        waiter: Deferred[None] = Deferred()
-        if self._closedWaiters is None:
-            self._closedWaiters = []
-        self._closedWaiters.append(waiter)
-        return waiter
+
+    def resetDelay(self) -> None:
+        """See ``ReconnectingFactory.resetDelay``."""
+        young = self.state in (S.CONNECTING, S.HANDSHAKING) or (
+            self.state is S.CONNECTED and "uptime" in (self._calls or ())
+        )
+        if young and self.owner._setting("minUptime"):
+            # RCF code resets in buildProtocol/connectionMade: take it as
+            # "reset once this connection has proved itself" (the minUptime
+            # mark), so a server that accepts and drops is still backed off.
+            self.resetAtUptime = True
+            return
+        self.resetSchedule()
+        self.notify()
 
     def serverEnded(self, error: Kicked | RetryLater) -> None:
         """``kicked()`` / ``retryLater()``: close and decide on ``error``."""
         if self.state not in (S.HANDSHAKING, S.CONNECTED):
             _log.warn(
                 "Ignoring {error} received while {state} (not connected)",
-                error=str(error),
+                error=peerText(str(error)),
                 state=self.state.value,
             )
             return
         _log.warn(
             "Server ended the connection to {target}: {error}",
             target=self._target(),
-            error=str(error),
+            error=peerText(str(error)),
         )
         if self.state is S.HANDSHAKING:
             self._cancelHandshake()
@@ -789,34 +1404,10 @@ class Machine:
 
     # -- network -------------------------------------------------------------
 
-    def _ensureMonitor(self) -> None:
-        monitor = self.owner.networkMonitor
-        if monitor is None or self._unwatchNetwork is not None:
-            return
-        self._unwatchNetwork = monitor.addObserver(self.networkChanged)
-        try:
-            monitor.start()
-        except Exception:
-            _log.failure("Network monitor failed to start; ignoring it")
-        self.networkUp = monitor.isUp
-
-    def _stopMonitor(self) -> None:
-        monitor = self.owner.networkMonitor
-        unwatch, self._unwatchNetwork = self._unwatchNetwork, None
-        if monitor is None or unwatch is None:
-            return
-        unwatch()
-        try:
-            monitor.stop()
-        except Exception:
-            _log.failure("Network monitor failed to stop")
-
-    def networkChanged(self, up: bool | None) -> None:
-        """The network monitor reports ``up`` (``None``: it cannot tell)."""
-        previous, self.networkUp = self.networkUp, up
-        if up is previous:
-            return
-        now = self.clock.seconds()
+    def networkChanged(
+        self, up: bool | None, previous: bool | None, reset: bool
+    ) -> None:
+        """The hub's view of the network changed from ``previous`` to ``up``."""
         if self.protocol is not None and up is not None:
             gone = self.owner._vanishedLocalAddress(self.protocol)
             if gone is not None:
@@ -835,12 +1426,11 @@ class Machine:
                 self._failed(Failure(ConnectionLost(f"local address {gone} is gone")))
                 return
         if up is False:
-            _log.info("Network is down")
             if self.state is S.WAITING:
                 self._cancel("retry")
                 self._enter(S.OFFLINE)
             elif self.state is S.CONNECTING:
-                self._dropAttempt()
+                self._cancelAttempt(None)
                 self._enter(S.OFFLINE)
             self.notify()
             return
@@ -850,40 +1440,62 @@ class Machine:
             else:
                 self.notify()
             return
-        if previous is not False:
-            self.notify()  # first news from the monitor: nothing to recover
+        if previous is not False or self.state not in (
+            S.WAITING,
+            S.OFFLINE,
+            S.CONNECTING,
+        ):
+            self.notify()  # first news from the monitor, or nothing to recover
             return
-        _log.info("Network is up")
-        if self.state not in (S.WAITING, S.OFFLINE, S.CONNECTING):
-            self.notify()
-            return
-        last = self.networkResetAt
-        if last is not None and now - last < NETWORK_UP_COOLDOWN:
+        if not reset:
             # Flapping: no schedule reset, no extra attempt; just resume.
             if self.state is S.OFFLINE:
                 self._wait(self._nextDelay())
             else:
                 self.notify()
             return
-        self.networkResetAt = now
         if self.state is S.CONNECTING:
-            self._dropAttempt()  # it began before the network came back
+            self._cancelAttempt(None)  # it began before the network came back
+        # A free probe: if it fails for a reason that is not the network, the
+        # schedule resumes where it was (a fleet must not restart from the
+        # smallest delay all at once).
+        probe = (self._schedule, self.attempt)
         self.resetSchedule()
-        self._wait(self.owner.rng.uniform(0.0, self.owner.networkUpJitter))
-
-    # -- misc ----------------------------------------------------------------
-
-    def _target(self) -> str:
-        if self.driver is None:
-            return "(not started)"
-        try:
-            return self.driver.describe()
-        except Exception:
-            return repr(self.driver)
+        self.probe = probe
+        jitter = self.owner._setting("networkUpJitter")
+        self._wait(max(self.owner.rng.uniform(0.0, jitter), 0.0))
 
 
-def _describe(reason: Failure | None) -> str:
-    """A one-line reason for logs: the error's type and message, no traceback."""
+def _orUnknown(reason: Failure | None) -> Failure:
+    if isinstance(reason, Failure):
+        return reason
+    if isinstance(reason, BaseException):
+        return Failure(reason)
+    return Failure(ConnectError(string="no reason given"))
+
+
+def _isConnectionError(reason: Failure) -> bool:
+    from twisted.internet.error import ConnectionClosed
+
+    return reason.check(ConnectionClosed, OSError) is not None
+
+
+def _isNetworkError(reason: Failure) -> bool | None:
+    """Whether ``reason`` says the network itself is unusable."""
+    from twisted.internet.error import NoRouteError
+
+    if reason.check(NoRouteError):
+        return True
+    error = reason.value
+    errno = getattr(error, "osError", None) or getattr(error, "errno", None)
+    return errno in (101, 113)  # ENETUNREACH, EHOSTUNREACH
+
+
+def describeFailure(reason: Failure | None) -> str:
+    """
+    A one-line reason for logs: the error's type and message, no traceback,
+    the message escaped and truncated (it may come from the peer).
+    """
     if reason is None:
         return "none"
     error = reason.value
@@ -891,4 +1503,4 @@ def _describe(reason: Failure | None) -> str:
     if isinstance(error, CancelledError) and not text:
         return "cancelled"
     name = type(error).__name__
-    return f"{name}: {text}" if text else name
+    return f"{name}: {peerText(text)}" if text else name

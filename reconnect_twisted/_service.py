@@ -10,9 +10,13 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ._factory import ReconnectingFactory
+from ._machine import Machine
+
+_log = Logger(namespace="reconnect_twisted")
 
 __all__ = ["ReconnectingService"]
 
@@ -20,15 +24,20 @@ __all__ = ["ReconnectingService"]
 class _EndpointFactory(Factory):
     """
     What the endpoint sees: builds the application's protocol through the
-    reconnecting factory (which tracks it), and forwards start/stop.
+    reconnecting factory (which tracks it, for this service's link), and
+    forwards start/stop.
     """
 
-    def __init__(self, factory: ReconnectingFactory) -> None:
+    def __init__(self, factory: ReconnectingFactory, link: Machine) -> None:
         self.factory = factory
+        self.link = link
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
         """Build through the reconnecting factory."""
-        return self.factory.buildProtocol(addr)
+        protocol = self.factory.buildProtocol(addr)
+        if protocol is not None:
+            self.factory._track(protocol, self.link)
+        return protocol
 
     def doStart(self) -> None:
         """Forward to the reconnecting factory."""
@@ -38,27 +47,43 @@ class _EndpointFactory(Factory):
         """Forward to the reconnecting factory."""
         cast(Any, self.factory).doStop()
 
+    def __repr__(self) -> str:
+        return f"<reconnecting {self.factory!r}>"
+
+    def logPrefix(self) -> str:
+        """The application factory's log prefix."""
+        return cast(str, cast(Any, self.factory).logPrefix())
+
 
 class _EndpointDriver:
     """
     Makes attempts through an ``IStreamClientEndpoint``.
     """
 
-    def __init__(self, endpoint: IStreamClientEndpoint, factory: ReconnectingFactory):
+    #: A ``None`` from ``buildProtocol`` fails the endpoint's own Deferred.
+    reportsNoProtocol = True
+
+    def __init__(
+        self,
+        endpoint: IStreamClientEndpoint,
+        factory: ReconnectingFactory,
+        link: Machine,
+    ) -> None:
         self.endpoint = endpoint
         self.factory = factory
+        self.link = link
         self._attempt: Deferred[Any] | None = None
 
     def startAttempt(self) -> None:
         """``endpoint.connect()``; its failure is reported to the machine."""
-        d = self.endpoint.connect(_EndpointFactory(self.factory))
+        d = self.endpoint.connect(_EndpointFactory(self.factory, self.link))
         self._attempt = d
 
         def done(result: object) -> None:
             if self._attempt is d:
                 self._attempt = None
-                if isinstance(result, Failure):
-                    self.factory._machine.attemptFailed(result)
+                if isinstance(result, Failure) and not self.link.dropping:
+                    self.factory._hub.run(self.link.attemptFailed, result)
 
         d.addBoth(done)
 
@@ -75,7 +100,7 @@ class _EndpointDriver:
             if None not in values:
                 return f"{values[0]}:{values[1]}"
         path = getattr(self.endpoint, "_path", None)
-        return str(path) if path is not None else repr(self.endpoint)
+        return str(path) if path is not None else type(self.endpoint).__name__
 
 
 class ReconnectingService(Service):
@@ -102,9 +127,14 @@ class ReconnectingService(Service):
         self.factory = factory
 
     def startService(self) -> None:
-        """Start trying to connect."""
+        """Start trying to connect (a second call while running does nothing)."""
+        if self.running:
+            _log.info("{service} is already running", service=self)
+            return
         Service.startService(cast(Any, self))
-        self.factory._machine.start(_EndpointDriver(self.endpoint, self.factory))
+        hub = self.factory._hub
+        link = hub.linkFor(self)
+        hub.run(link.start, _EndpointDriver(self.endpoint, self.factory, link), self)
 
     def stopService(self) -> Deferred[None]:
         """

@@ -18,7 +18,7 @@ from twisted.internet.defer import (
 from twisted.internet.interfaces import IReactorTime
 
 from ._errors import HandshakeRejected, HandshakeTimeout, ReconnectError
-from ._validate import checkDelay, ownName, peerText, safeName
+from ._validate import checkDelay, ownName, peerText
 
 __all__ = ["HandshakeStepError", "HandshakeSteps", "callHandshake"]
 
@@ -52,9 +52,10 @@ def callHandshake(function: Callable[..., Any], *args: Any) -> Deferred[Any]:
     and Deferreds are taken as they are, coroutines are run with
     :func:`ensureDeferred`, a synchronous exception becomes a failed Deferred.
 
-    :raises: never; any other return value fails the Deferred with
-        :class:`TypeError`, whose message names the callable by
-        :func:`~reconnect_twisted._validate.safeName` (never its ``repr()``).
+    Any other return value means success, as with ``ClientService``'s
+    ``prepareConnection``.
+
+    :raises: never.
     """
 
     def call() -> Any:
@@ -63,10 +64,7 @@ def callHandshake(function: Callable[..., Any], *args: Any) -> Deferred[Any]:
             return result
         if inspect.isawaitable(result):
             return ensureDeferred(_await(result))
-        raise TypeError(
-            f"handshake {safeName(function)} returned {type(result).__name__}, "
-            f"expected None, a Deferred or a coroutine"
-        )
+        return result  # a plain value: success
 
     return maybeDeferred(call)
 

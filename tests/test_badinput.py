@@ -296,22 +296,19 @@ class LoggingMixin(SynchronousTestCase):
 class BadHookTests(LoggingMixin):
     """What user hooks return or raise is logged, and the factory survives."""
 
-    def test_handshakeReturnsGarbage(self) -> None:
-        """When the handshake returns a string, the attempt fails; later ones work."""
+    def test_handshakeReturnsPlainValue(self) -> None:
+        """
+        When the handshake returns a plain value (a string, an int), that is
+        success, as with ClientService's prepareConnection.
+        """
         answers: list[Any] = ["yes", 42]
         self.make(handshake=lambda p: answers.pop(0) if answers else None)
         self.connector.connect()
         self.connector.succeed()
-        status = self.factory.status
-        self.assertEqual(status.state, S.WAITING)
-        self.assertIsInstance(status.lastFailure.value, TypeError)
-        self.assertIn("returned str", str(status.lastFailure.value))
-        self.assertTrue(self.logged("returned str"))
-        self.clock.advance(3.0)
-        self.connector.succeed()
-        self.assertIn("returned int", str(self.factory.status.lastFailure.value))
-        self.clock.advance(3.0)
-        self.completeConnection()
+        self.assertEqual(self.factory.status.state, S.CONNECTED)
+        self.factory.giveUp()
+        self.clock.advance(0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_handshakeRaises(self) -> None:
         """When the handshake raises, the attempt fails; later ones work."""
@@ -327,6 +324,8 @@ class BadHookTests(LoggingMixin):
         self.connector.succeed()
         self.assertEqual(self.factory.status.state, S.WAITING)
         self.assertTrue(self.logged("KeyError"))
+        # A programming error: logged with its traceback (once per factory).
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
         self.clock.advance(3.0)
         self.completeConnection()
 
@@ -395,7 +394,11 @@ class BadHookTests(LoggingMixin):
             self.assertEqual(status.state, S.WAITING)
             self.assertEqual(status.nextAttemptAt, self.clock.seconds() + 5.0)
             self.clock.advance(5.0)
-        self.assertEqual(len(self.flushLoggedErrors(TypeError, ValueError)), 3)
+        # One traceback per factory, then warnings: no traceback storm.
+        self.assertEqual(len(self.flushLoggedErrors(TypeError, ValueError)), 1)
+        self.assertEqual(
+            sum("failed again" in str(e.get("log_format")) for e in self.events), 2
+        )
         self.connector.fail()
         self.assertEqual(self.factory.status.nextAttemptAt, self.clock.seconds() + 1.0)
         self.clock.advance(1.0)

@@ -822,16 +822,17 @@ class _CoreTests:
         t.assertEqual(self.factory.status.state, S.CONNECTED)
         self.assertClean()
 
-    def test_handshakeReturnsGarbage(self) -> None:
-        """When the handshake returns a non-Deferred, the attempt fails clearly."""
+    def test_handshakeReturnsPlainValue(self) -> None:
+        """
+        When the handshake returns a plain value (not a Deferred), that means
+        success, as with ClientService's prepareConnection.
+        """
         t: Any = self
         path = self.make(handshake=lambda p: 42)
         path.start()
-        path.succeed()
-        failure = self.factory.status.lastFailure
-        t.assertIsInstance(failure.value, TypeError)
-        t.assertIn("returned int", str(failure.value))
-        t.assertEqual(self.factory.status.state, S.WAITING)
+        protocol = path.succeed()
+        t.assertEqual(self.factory.status.state, S.CONNECTED)
+        t.assertIs(self.successResultOf(self.factory.whenConnected()), protocol)
         self.assertClean()
 
     def test_handshakeOverride(self) -> None:
@@ -1031,8 +1032,11 @@ class CompatibilityTests(SynchronousTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
         self.failureResultOf(waits[0], GaveUp)
 
-    def test_zeroDelayReconnectsAtOnce(self) -> None:
-        """When the delay is 0, a lost connection is retried in clientConnectionLost."""
+    def test_zeroDelayIsRaisedToMinDelay(self) -> None:
+        """
+        When the schedule says 0, the retry waits minDelay (no hot loop), and
+        the floor is logged once per factory.
+        """
         clock = Clock()
         factory = AppFactory(
             clock=clock, backoff=FixedBackoff(0), minUptime=0, alertAfter=None
@@ -1041,11 +1045,13 @@ class CompatibilityTests(SynchronousTestCase):
         connector.connect()
         connector.succeed()
         connector.drop()
-        self.assertEqual(connector.attempts, 2)  # like connector.connect() there
-        self.assertEqual(factory.status.state, S.CONNECTING)
-        connector.fail()  # a failed attempt still waits for the timer
+        self.assertEqual(connector.attempts, 1)
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertEqual(factory.status.nextAttemptAt, 0.1)
+        clock.advance(0.1)
         self.assertEqual(connector.attempts, 2)
-        clock.advance(0)
+        connector.fail()
+        clock.advance(0.1)
         self.assertEqual(connector.attempts, 3)
         factory.giveUp()
         self.assertEqual(clock.getDelayedCalls(), [])

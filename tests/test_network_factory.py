@@ -72,9 +72,29 @@ class NetworkAwarenessTests(SynchronousTestCase):
         attempts = connector.attempts
         self.clock.advance(0.25)
         self.assertEqual(connector.attempts, attempts + 1)
-        # The schedule starts afresh.
+        # The attempt on network-up was a free probe: refused (not the
+        # network), the schedule resumes where it was (a fleet does not
+        # restart from the smallest delay all at once).
         connector.fail()
+        self.assertEqual(self.factory.status.nextAttemptAt, self.clock.seconds() + 60)
+        self.assertEqual(self.factory.status.attempt, 6)
+        self.finish()
+
+    def test_networkUpProbeFailingOnTheNetworkRestartsSchedule(self) -> None:
+        """
+        When the attempt made on network-up fails because of the network
+        (no route), the schedule starts afresh from its smallest delay.
+        """
+        from twisted.internet.error import NoRouteError
+
+        connector = self.make(networkUpJitter=0.25)
+        self.failUntilDelay(32)
+        self.monitor.setUp(False)
+        self.monitor.setUp(True)
+        self.clock.advance(0.25)
+        connector.fail(NoRouteError())
         self.assertEqual(self.factory.status.nextAttemptAt, self.clock.seconds() + 2)
+        self.assertEqual(self.factory.status.attempt, 1)
         self.finish()
 
     def test_offlineSpendsNoAttempts(self) -> None:
@@ -195,7 +215,7 @@ class NetworkAwarenessTests(SynchronousTestCase):
         connector = self.make(backoff=FixedBackoff(3))
         self.monitor.setUp(False)
         connector_attempts = connector.attempts
-        self.factory._machine.networkChanged(None)
+        self.factory._hub.networkChanged(None)
         self.assertEqual(self.factory.status.state, S.WAITING)
         self.assertEqual(self.factory.status.nextAttemptAt, 3.0)
         self.clock.advance(3)

@@ -63,7 +63,7 @@ class HandshakeBoom(Exception):
 
 
 #: Errors the factory is expected to log with a traceback (raised on purpose).
-EXPECTED_LOGGED = (ObserverBoom, PolicyBoom)
+EXPECTED_LOGGED = (ObserverBoom, PolicyBoom, HandshakeBoom)
 
 
 class RecordingProtocol(Protocol):
@@ -556,12 +556,12 @@ class FactoryMachine(RuleBasedStateMachine):
         if state in (S.STOPPED, S.OFFLINE, S.WAITING):
             assert not self.pathConnecting(), f"an attempt in flight while {state}"
         if state is S.STOPPED and not machine.attemptAfterClose:
-            assert set(calls) <= {"abort"}, calls
+            assert set(calls) <= {"abort", "abortCheck"}, calls
             assert factory.continueTrying == 0
         if state is S.STOPPED and machine.attemptAfterClose:
             # reconnectNow() while the old transport is still closing.
             assert machine.closing is not None and self.reconnectPending
-            assert set(calls) <= {"abort", "alert"}, calls
+            assert set(calls) <= {"abort", "abortCheck", "alert"}, calls
         # Waiters only ever see a connected protocol, GaveUp or their own cancel.
         for _, outcome in self.waiters:
             for result in outcome:
