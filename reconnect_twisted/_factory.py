@@ -188,7 +188,19 @@ def _trackBuild(
     def buildProtocol(
         self: ReconnectingFactory, addr: IAddress | None
     ) -> Protocol | None:
-        protocol = build(self, addr)
+        hub = self._hub
+        if hub.busy:  # inside an event already: its queue holds the controls
+            protocol = build(self, addr)
+            self._track(protocol)
+            return protocol
+        hub.busy = True
+        try:
+            protocol = build(self, addr)
+        finally:
+            hub.busy = False
+        # Controls called from buildProtocol wait for the connection to be
+        # made (it is made right after this returns).
+        hub.hold(protocol)
         self._track(protocol)
         return protocol
 

@@ -121,6 +121,7 @@ class Hub:
         "_closedWaiters",
         "_delivering",
         "_extra",
+        "_held",
         "_lastNotified",
         "_observers",
         "_pending",
@@ -143,6 +144,7 @@ class Hub:
         self._queue: deque[tuple[Callable[..., object], tuple[Any, ...]]] | None = None
         self.primary = Machine(owner, self)
         self._extra: list[Machine] | None = None  # a pool's further links
+        self._held: dict[int, tuple[IDelayedCall, list[Any]]] | None = None
         self._observers: list[Callable[[ConnectionStatus], object]] | None = None
         self._pending: list[ConnectionStatus] | None = None
         self._lastNotified: ConnectionStatus | None = None
@@ -187,6 +189,7 @@ class Hub:
         args: tuple[Any, ...],
         handler: Callable[..., object],
         handlerArgs: tuple[Any, ...],
+        protocolOf: object = None,
     ) -> Failure | None:
         """
         Call user code that reports something (the protocol's
@@ -207,13 +210,51 @@ class Hub:
             failure = Failure()
         finally:
             self.busy = wasBusy
-        if failure is not None and handler is not None:
+        if failure is not None:
             handlerArgs = (*handlerArgs, failure)
         queue.insert(mark, (handler, handlerArgs))
+        held = self._held.pop(id(protocolOf), None) if self._held else None
+        if held is not None:
+            call, events = held
+            if call.active():
+                call.cancel()
+            for offset, event in enumerate(events, 1):
+                queue.insert(mark + offset, event)
         if not wasBusy:
             handler, handlerArgs = queue.popleft()
             self.run(handler, *handlerArgs)
         return failure
+
+    def hold(self, protocol: object) -> None:
+        """
+        Keep the events queued while ``buildProtocol`` ran until
+        ``protocol``'s connection is made (they follow that report), or, if
+        it never is, until the next reactor turn.
+        """
+        queue = self._queue
+        if not queue:
+            return
+        events = list(queue)
+        queue.clear()
+        if protocol is None:
+            handler, args = events[0]
+            queue.extend(events[1:])
+            self.run(handler, *args)
+            return
+        if self._held is None:
+            self._held = {}
+        call = self.owner._machineClock().callLater(0, self._release, id(protocol))
+        self._held[id(protocol)] = (call, events)
+
+    def _release(self, key: int) -> None:
+        held = self._held.pop(key, None) if self._held else None
+        if held is None:
+            return
+        queue = self._queue
+        assert queue is not None
+        queue.extend(held[1])
+        handler, args = queue.popleft()
+        self.run(handler, *args)
 
     def _step(self, handler: Callable[..., object], args: tuple[Any, ...]) -> None:
         try:
@@ -473,7 +514,11 @@ class Hub:
         if link is None:
             link = self.linkOfProtocol(protocol, transport)
         self.calloutThen(
-            protocol.makeConnection, (transport,), link.protocolMade, (protocol,)
+            protocol.makeConnection,
+            (transport,),
+            link.protocolMade,
+            (protocol,),
+            protocol,
         )
 
     def lostHook(self, protocol: Any, reason: Failure) -> None:
