@@ -1,0 +1,308 @@
+"""
+The recipes of docs/recipes/ (code in examples/recipes/), run against
+in-process fake servers over tests/recipe_net.py: no third-party server, no
+network, no sleeping. Each test ends with no timer pending and no transport
+open.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.protocol import Factory, Protocol
+from twisted.trial.unittest import SynchronousTestCase
+
+from reconnect_twisted import ConnectionState, FixedBackoff, GaveUp
+
+from .recipe_net import FakeNet, loadRecipe
+
+S = ConnectionState
+
+
+class _RecipeTest(SynchronousTestCase):
+    def makeNet(self, serverFactory: Factory) -> FakeNet:
+        net = FakeNet(serverFactory)
+        self.addCleanup(self.assertClean, net)
+        return net
+
+    def assertClean(self, net: FakeNet) -> None:
+        net.settle()
+        self.assertEqual(net.openTransports(), [])
+        self.assertEqual(net.clock.getDelayedCalls(), [])
+
+
+# -- Redis ---------------------------------------------------------------------
+
+redis = loadRecipe("redis_client")
+
+
+class FakeRedis(Protocol):
+    """A Redis server, as far as the recipe needs: AUTH, SELECT, GET, SET."""
+
+    factory: FakeRedisServer
+
+    def connectionMade(self) -> None:
+        self.buffer = b""
+        self.authenticated = self.factory.password is None
+        self.db = 0
+        self.commands: list[list[bytes]] = []
+        self.factory.connections.append(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            try:
+                command, end = redis._parse(self.buffer, 0)
+            except redis._Incomplete:
+                return
+            self.buffer = self.buffer[end:]
+            self.commands.append(command)
+            reply = self.handle(command[0].upper(), command[1:])
+            if reply is not None:
+                self.transport.write(reply)
+
+    def handle(self, name: bytes, args: list[bytes]) -> bytes | None:
+        server = self.factory
+        if server.loading:
+            return b"-LOADING Redis is loading the dataset in memory\r\n"
+        if name == b"AUTH":
+            if args[-1].decode() != server.password:
+                return b"-WRONGPASS invalid username-password pair\r\n"
+            self.authenticated = True
+            return b"+OK\r\n"
+        if not self.authenticated:
+            return b"-NOAUTH Authentication required.\r\n"
+        if name == b"SELECT":
+            if int(args[0]) >= 16:
+                return b"-ERR DB index is out of range\r\n"
+            self.db = int(args[0])
+            return b"+OK\r\n"
+        data = server.data.setdefault(self.db, {})
+        if name == b"SET":
+            data[args[0]] = args[1]
+            return b"+OK\r\n"
+        if name == b"GET":
+            value = data.get(args[0])
+            if value is None:
+                return b"$-1\r\n"
+            return b"$%d\r\n%s\r\n" % (len(value), value)
+        if name == b"BLPOP":
+            return None  # blocks until a push that never comes
+        return b"-ERR unknown command\r\n"
+
+
+class FakeRedisServer(Factory):
+    protocol = FakeRedis
+
+    def __init__(self, password: str | None = None) -> None:
+        self.password = password
+        self.loading = False
+        self.data: dict[int, dict[bytes, bytes]] = {}
+        self.connections: list[FakeRedis] = []
+
+
+class RedisRecipeTests(_RecipeTest):
+    def setUp(self) -> None:
+        self.server = FakeRedisServer(password="s3cret")
+        self.net = self.makeNet(self.server)
+
+    def factory(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("password", "s3cret")
+        return redis.RedisFactory(
+            clock=self.net.clock, backoff=FixedBackoff(1.0), alertAfter=None, **kwargs
+        )
+
+    def test_authAndSelectAreTheHandshake(self) -> None:
+        """
+        When the factory connects, it is CONNECTED only after AUTH and SELECT
+        succeeded, and commands then run on the selected database.
+        """
+        factory = self.factory(db=2)
+        connected = factory.whenConnected()
+        self.net.connectTCP("redis.example", 6379, factory)
+        self.net.settle()
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.assertEqual(factory.status.attempt, 0)
+        (connection,) = self.server.connections
+        self.assertEqual(connection.commands, [[b"AUTH", b"s3cret"], [b"SELECT", b"2"]])
+        self.assertIsInstance(self.successResultOf(connected), redis.RedisProtocol)
+
+        d = factory.execute("SET", "greeting", "hello")
+        self.net.settle()
+        self.assertEqual(self.successResultOf(d), "OK")
+        d = factory.execute("GET", "greeting")
+        self.net.settle()
+        self.assertEqual(self.successResultOf(d), b"hello")
+        self.assertEqual(self.server.data, {2: {b"greeting": b"hello"}})
+
+        self.settledResult(factory.giveUp())
+        self.assertEqual(factory.status.state, S.STOPPED)
+
+    def settledResult(self, d: Any) -> Any:
+        """``d``'s result once the network has settled."""
+        self.net.settle()
+        return self.successResultOf(d)
+
+    def test_wrongPasswordIsPermanent(self) -> None:
+        """
+        When the server answers AUTH with -WRONGPASS, the factory gives up
+        after that one attempt (RCF would retry for ever), and waiting
+        commands fail with GaveUp.
+        """
+        factory = self.factory(password="wrong")
+        waiting = factory.execute("GET", "greeting")
+        connector = self.net.connectTCP("redis.example", 6379, factory)
+        self.net.run(3600)
+        self.assertEqual(connector.attempts, 1)
+        status = factory.status
+        self.assertEqual(status.state, S.STOPPED)
+        self.assertEqual(status.attempt, 1)
+        assert status.stopReason is not None
+        self.assertTrue(status.stopReason.startswith("gave up: "))
+        self.assertIn(
+            "step 'AUTH': WRONGPASS invalid username-password pair", status.stopReason
+        )
+        self.assertEqual(
+            str(self.failureResultOf(waiting, GaveUp).value), status.stopReason
+        )
+        self.failureResultOf(factory.execute("PING"), GaveUp)
+
+    def test_loadingIsRetried(self) -> None:
+        """
+        When the server is still loading its dataset, the rejection is not
+        permanent: the factory backs off and logs in once it has loaded.
+        """
+        self.server.loading = True
+        factory = self.factory()
+        connector = self.net.connectTCP("redis.example", 6379, factory)
+        self.net.settle()
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertEqual(factory.status.attempt, 1)
+        self.net.run(1.0)
+        self.assertEqual(factory.status.attempt, 2)
+        self.server.loading = False
+        self.net.run(1.0)
+        self.assertEqual(connector.attempts, 3)
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.settledResult(factory.giveUp())
+
+    def test_pendingCommandsFailWithGaveUpOnGiveUp(self) -> None:
+        """
+        When the factory gives up, a command waiting for its reply fails with
+        GaveUp, and so does any command issued afterwards.
+        """
+        factory = self.factory()
+        self.net.connectTCP("redis.example", 6379, factory)
+        self.net.settle()
+        blocked = factory.execute("BLPOP", "jobs", 0)
+        self.net.settle()
+        self.assertNoResult(blocked)
+        done = factory.giveUp("shutting down")
+        self.net.settle()
+        self.successResultOf(done)
+        self.assertEqual(
+            str(self.failureResultOf(blocked, GaveUp).value), "shutting down"
+        )
+        self.failureResultOf(factory.execute("GET", "x"), GaveUp)
+
+    def test_pendingCommandsFailWithGaveUpOnKick(self) -> None:
+        """
+        When the application decides the connection must not come back (an
+        operator killed it: ``factory.kicked()``), the blocked command fails
+        with GaveUp and no attempt follows.
+        """
+        factory = self.factory()
+        connector = self.net.connectTCP("redis.example", 6379, factory)
+        self.net.settle()
+        blocked = factory.execute("BLPOP", "jobs", 0)
+        self.net.settle()
+        factory.kicked("killed by an operator", protocol=connector.protocol)
+        self.net.run(60)
+        self.assertEqual(connector.attempts, 1)
+        self.assertEqual(factory.status.state, S.STOPPED)
+        self.assertEqual(factory.status.stopReason, "kicked: killed by an operator")
+        failure = self.failureResultOf(blocked, GaveUp)
+        self.assertEqual(str(failure.value), "kicked: killed by an operator")
+
+    def test_lostConnectionFailsInFlightCommandAndComesBack(self) -> None:
+        """
+        When the server drops the connection, the command in flight fails
+        with the connection's loss (not GaveUp: the factory goes on), and
+        the next attempt logs in again.
+        """
+        from twisted.internet.error import ConnectionDone
+
+        factory = self.factory()
+        connector = self.net.connectTCP("redis.example", 6379, factory)
+        self.net.settle()
+        blocked = factory.execute("BLPOP", "jobs", 0)
+        self.net.settle()
+        connector.serverTransport.loseConnection()
+        self.net.settle()
+        self.failureResultOf(blocked, ConnectionDone)
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertEqual(factory.status.attempt, 1)
+        self.net.run(1.0)
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.assertEqual(len(self.server.connections), 2)
+        self.settledResult(factory.giveUp())
+
+    def test_poolOfOneFactory(self) -> None:
+        """
+        When one factory is connected N times, each connection is a member
+        with its own state: one member's loss leaves the pool CONNECTED and
+        only that member reconnects; giveUp() closes all of them.
+        """
+        factory = self.factory(db=1)
+        connectors = redis.connectPool(self.net, "redis.example", 6379, factory, 3)
+        self.net.settle()
+        self.assertEqual(
+            [m.state for m in factory.members], [S.CONNECTED, S.CONNECTED, S.CONNECTED]
+        )
+        self.assertEqual(len(factory.ready), 3)
+        for connection in self.server.connections:
+            self.assertEqual(
+                connection.commands, [[b"AUTH", b"s3cret"], [b"SELECT", b"1"]]
+            )
+
+        replies = [factory.execute("SET", f"k{i}", i) for i in range(6)]
+        self.net.settle()
+        self.assertEqual([self.successResultOf(d) for d in replies], ["OK"] * 6)
+        self.assertEqual(
+            [len(c.commands) for c in self.server.connections], [4, 4, 4]
+        )  # round robin: two commands each after AUTH and SELECT
+
+        connectors[1].serverTransport.loseConnection()
+        self.net.settle()
+        self.assertEqual(
+            [m.state for m in factory.members], [S.CONNECTED, S.WAITING, S.CONNECTED]
+        )
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.assertEqual(len(factory.ready), 2)
+        self.net.run(1.0)
+        self.assertEqual([c.attempts for c in connectors], [1, 2, 1])
+        self.assertEqual(
+            [m.state for m in factory.members], [S.CONNECTED, S.CONNECTED, S.CONNECTED]
+        )
+
+        blocked = factory.execute("BLPOP", "jobs", 0)
+        self.net.settle()
+        self.settledResult(factory.giveUp())
+        self.failureResultOf(blocked, GaveUp)
+        self.assertEqual(
+            [m.state for m in factory.members], [S.STOPPED, S.STOPPED, S.STOPPED]
+        )
+        self.assertEqual(factory.ready, [])
+
+    def test_poolWithWrongPassword(self) -> None:
+        """
+        When the pool's password is wrong, every member gives up after its
+        one attempt.
+        """
+        factory = self.factory(password="wrong")
+        connectors = redis.connectPool(self.net, "redis.example", 6379, factory, 3)
+        self.net.run(3600)
+        self.assertEqual([c.attempts for c in connectors], [1, 1, 1])
+        self.assertEqual(
+            [m.state for m in factory.members], [S.STOPPED, S.STOPPED, S.STOPPED]
+        )
