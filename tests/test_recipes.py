@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.basic import LineReceiver
 from twisted.trial.unittest import SynchronousTestCase
 
 from reconnect_twisted import ConnectionState, FixedBackoff, GaveUp
@@ -306,3 +307,266 @@ class RedisRecipeTests(_RecipeTest):
         self.assertEqual(
             [m.state for m in factory.members], [S.STOPPED, S.STOPPED, S.STOPPED]
         )
+
+
+# -- IRC -----------------------------------------------------------------------
+
+ircBot = loadRecipe("irc_bot")
+
+
+class FakeIRC(LineReceiver):
+    """An IRC server, as far as the recipe needs: registration, JOIN, KILL."""
+
+    factory: FakeIRCServer
+    delimiter = b"\r\n"
+
+    def connectionMade(self) -> None:
+        self.nick: str | None = None
+        self.given: str | None = None
+        self.user = False
+        self.registered = False
+        self.lines: list[str] = []
+        self.factory.connections.append(self)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        if self in self.factory.connections:
+            self.factory.connections.remove(self)
+
+    def send(self, line: str) -> None:
+        self.sendLine(line.encode())
+
+    def closeLink(self, why: str) -> None:
+        self.send(f"ERROR :Closing Link: 10.0.0.1 ({why})")
+        self.transport.loseConnection()
+
+    def lineReceived(self, line: bytes) -> None:
+        text = line.decode()
+        self.lines.append(text)
+        command, _, rest = text.partition(" ")
+        server = self.factory
+        if command == "PASS":
+            self.given = rest.lstrip(":")
+        elif command == "NICK":
+            nick = rest.lstrip(":")
+            if server.nickInUse(nick, self):
+                self.send(f":irc.test 433 * {nick} :Nickname is already in use")
+                return
+            self.nick = nick
+        elif command == "USER":
+            self.user = True
+        elif command == "JOIN":
+            self.send(f":{self.nick}!bot@10.0.0.1 JOIN {rest}")
+        elif command == "PING":
+            self.send(f":irc.test PONG irc.test :{rest.lstrip(':')}")
+        if not self.registered and self.nick and self.user:
+            if server.banned:
+                self.send(f":irc.test 465 {self.nick} :You are banned (spam)")
+                self.closeLink("K-lined")
+            elif server.password is not None and self.given != server.password:
+                self.send(":irc.test 464 * :Password incorrect")
+                self.closeLink("Bad password")
+            elif server.welcome:
+                self.registered = True
+                self.send(f":irc.test 001 {self.nick} :Welcome to the test network")
+
+    def kill(self, why: str) -> None:
+        """An operator (or the server, on a nick collision) kills this user."""
+        self.send(f":irc.test KILL {self.nick} :irc.test ({why})")
+        self.closeLink(f"KILLed by irc.test ({why})")
+
+
+class FakeIRCServer(Factory):
+    protocol = FakeIRC
+
+    def __init__(self, password: str | None = None) -> None:
+        self.password = password
+        self.banned = False
+        self.welcome = True
+        self.connections: list[FakeIRC] = []
+
+    def nickInUse(self, nick: str, asker: FakeIRC) -> bool:
+        return any(c.nick == nick and c is not asker for c in self.connections)
+
+    def registered(self) -> list[FakeIRC]:
+        return [c for c in self.connections if c.registered]
+
+
+class IRCRecipeTests(_RecipeTest):
+    def setUp(self) -> None:
+        self.server = FakeIRCServer(password="letmein")
+        self.net = self.makeNet(self.server)
+
+    def factory(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("password", "letmein")
+        return ircBot.BotFactory(
+            "recipebot",
+            channels=["#twisted"],
+            clock=self.net.clock,
+            backoff=FixedBackoff(2.0),
+            alertAfter=None,
+            **kwargs,
+        )
+
+    def connect(self, factory: Any) -> Any:
+        connector = self.net.connectTCP("irc.test", 6667, factory)
+        self.net.settle()
+        return connector
+
+    def stop(self, factory: Any) -> None:
+        done = factory.giveUp()
+        self.net.settle()
+        self.successResultOf(done)
+
+    def test_handshakeEndsAtWelcome(self) -> None:
+        """
+        When the server welcomes the bot (001), the factory is CONNECTED, the
+        bot has joined its channel and answers in it; not before: a server
+        that never welcomes keeps the factory HANDSHAKING.
+        """
+        factory = self.factory()
+        connected = factory.whenConnected()
+        self.connect(factory)
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        bot = self.successResultOf(connected)
+        self.assertEqual(bot.nickname, "recipebot")
+        (connection,) = self.server.connections
+        self.assertEqual(
+            connection.lines,
+            [
+                "PASS letmein",
+                "NICK recipebot",
+                "USER recipebot foo bar :None",
+                "JOIN #twisted",
+            ],
+        )
+        connection.send(":alice!a@host PRIVMSG #twisted :!ping")
+        self.net.settle()
+        self.assertEqual(connection.lines[-1], "PRIVMSG #twisted :alice: pong")
+        self.stop(factory)
+
+    def test_noWelcomeNoConnection(self) -> None:
+        """
+        When the server accepts the registration but never sends 001, the
+        handshake times out and the attempt counts as failed.
+        """
+        self.server.welcome = False
+        factory = self.factory(handshakeTimeout=10.0)
+        self.connect(factory)
+        self.assertEqual(factory.status.state, S.HANDSHAKING)
+        self.net.run(10.0)
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertEqual(factory.status.attempt, 1)
+        self.assertEqual(self.server.connections, [])  # the bot closed the link
+        self.stop(factory)
+
+    def test_badPasswordIsPermanent(self) -> None:
+        """
+        When the server answers 464 ERR_PASSWDMISMATCH, the factory gives up
+        after that one attempt.
+        """
+        factory = self.factory(password="wrong")
+        connector = self.connect(factory)
+        self.net.run(3600)
+        self.assertEqual(connector.attempts, 1)
+        self.assertEqual(factory.status.state, S.STOPPED)
+        self.assertEqual(factory.status.attempt, 1)
+        self.assertIn("464 bad server password", factory.status.stopReason)
+
+    def test_banIsPermanent(self) -> None:
+        """When the server answers 465 (banned), the factory gives up."""
+        self.server.banned = True
+        factory = self.factory()
+        connector = self.connect(factory)
+        self.net.run(3600)
+        self.assertEqual(connector.attempts, 1)
+        self.assertEqual(factory.status.state, S.STOPPED)
+        self.assertIn("465 banned: You are banned (spam)", factory.status.stopReason)
+
+    def test_killIsAKick(self) -> None:
+        """
+        When an operator KILLs the bot (KILL, then ERROR :Closing Link ...
+        (KILLed ...)), the factory stops: no reconnection.
+        """
+        factory = self.factory()
+        connector = self.connect(factory)
+        (connection,) = self.server.connections
+        connection.kill("Spamming")
+        self.net.run(3600)
+        self.assertEqual(connector.attempts, 1)
+        self.assertEqual(factory.status.state, S.STOPPED)
+        self.assertEqual(
+            factory.status.stopReason, "kicked: killed by irc.test: irc.test (Spamming)"
+        )
+
+    def test_errorKilledIsAKick(self) -> None:
+        """
+        When the server only says ERROR :Closing Link: ... (KILLed ...), that
+        is a kick too.
+        """
+        factory = self.factory()
+        connector = self.connect(factory)
+        (connection,) = self.server.connections
+        connection.closeLink("KILLed by oper (go away)")
+        self.net.run(3600)
+        self.assertEqual(connector.attempts, 1)
+        self.assertEqual(
+            factory.status.stopReason,
+            "kicked: Closing Link: 10.0.0.1 (KILLed by oper (go away))",
+        )
+
+    def test_nickCollisionKillIsAKick(self) -> None:
+        """
+        When two bots share a nick and the server kills one on a collision,
+        the killed one stops: it does not come back to kill the other in
+        turn, as an RCF bot would.
+        """
+        first, second = self.factory(), self.factory()
+        self.connect(first)
+        self.connect(second)  # 433: IRCClient registers as recipebot_
+        self.assertEqual(
+            sorted(c.nick for c in self.server.registered()),
+            ["recipebot", "recipebot_"],
+        )
+        victim = next(c for c in self.server.connections if c.nick == "recipebot")
+        victim.kill("Nick collision")
+        self.net.run(3600)
+        self.assertEqual(first.status.state, S.STOPPED)
+        self.assertEqual(
+            first.status.stopReason,
+            "kicked: killed by irc.test: irc.test (Nick collision)",
+        )
+        self.assertEqual(second.status.state, S.CONNECTED)
+        self.assertEqual([c.attempts for c in self.net.connectors], [1, 1])
+        self.stop(second)
+
+    def test_pingTimeoutReconnectsAndRejoins(self) -> None:
+        """
+        When the server closes the link for another reason (ping timeout),
+        the bot reconnects after the backoff delay and joins again.
+        """
+        factory = self.factory()
+        connector = self.connect(factory)
+        (connection,) = self.server.connections
+        connection.closeLink("Ping timeout: 240 seconds")
+        self.net.settle()
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertEqual(factory.status.attempt, 1)
+        self.assertEqual(factory.status.nextAttemptAt, 2.0)
+        self.net.run(2.0)
+        self.assertEqual(connector.attempts, 2)
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        (again,) = self.server.connections
+        self.assertEqual(again.lines[-1], "JOIN #twisted")
+        self.stop(factory)
+
+    def test_heartbeatOnTheFactoryClock(self) -> None:
+        """
+        When the bot is signed on, IRCClient's keepalive PING runs on the
+        factory's clock, and stops with the connection.
+        """
+        factory = self.factory()
+        self.connect(factory)
+        (connection,) = self.server.connections
+        self.net.run(120)
+        self.assertEqual(connection.lines[-1], "PING irc.test")
+        self.stop(factory)
