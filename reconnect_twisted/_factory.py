@@ -507,7 +507,8 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
     def _reportOnce(self, key: str, message: str) -> None:
         if self._hub.firstTime(key):
-            _log.warn("{message}", message=message)
+            # Not "message": the legacy log bridge overwrites that key with ().
+            _log.warn("{text}", text=message)
 
     def _delayCeiling(self) -> float:
         """The longest delay a schedule may give (its ``maxDelay`` or 24 h)."""
@@ -768,11 +769,17 @@ class ReconnectingFactory(ReconnectingClientFactory):
         The server kicked us (e.g. "same account logged in elsewhere"): close
         the connection and let the policy decide on a ``Kicked(reason)``
         failure (the default policy stops). With several connectors, pass the
-        ``protocol`` that was kicked (``None``: every connected one).
+        ``protocol`` that was kicked (``None``: every connected one). A kick
+        is about the account, not one connection: when the policy's answer
+        stops the kicked connector's link (the default policy's answer),
+        every other link of the factory stops too, with the same reason,
+        closing its connection. A policy that returns ``Reconnect()`` or
+        ``ReconnectAfter(...)`` for a kick retries the kicked link alone and
+        leaves the others alone.
         """
         if not isinstance(reason, str):
             raise TypeError(f"reason must be a str, not {reason!r}")
-        self._serverEnded(Kicked(reason), protocol)
+        self._forLinks(protocol, _kickLink, Kicked(reason), [])
 
     def retryLater(self, reason: str, after: float, protocol: Any = None) -> None:
         """
@@ -921,6 +928,32 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
 def _stopTrying(link: Machine) -> None:
     link.stopTrying("stopped: stopTrying() called")
+
+
+def _kickLink(link: Machine, error: Kicked, stoppedAll: list[Machine]) -> None:
+    """
+    ``kicked()`` for one link; if that stops it, stop every other link of
+    the factory with the same reason (see ``ReconnectingFactory.kicked``).
+    ``stoppedAll``: the links this kick has stopped already (one kick for
+    every connected link, ``kicked(reason)`` in a pool).
+    """
+    if link in stoppedAll:
+        return
+    wasStopped = link.state is S.STOPPED
+    link.serverEnded(error)
+    failure = link.lastFailure
+    if (
+        wasStopped
+        or link.state is not S.STOPPED
+        or failure is None
+        or failure.value is not error
+    ):
+        return
+    reason = link.stopReason or str(error)
+    for other in link.hub.links():
+        if other is not link and other.state is not S.STOPPED:
+            other.giveUp(reason)
+            stoppedAll.append(other)
 
 
 def _trackReport(

@@ -36,7 +36,9 @@ class ConnectionState(enum.Enum):
 _S = ConnectionState
 
 TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
-    _S.IDLE: frozenset({_S.CONNECTING, _S.HANDSHAKING, _S.STOPPED}),
+    _S.IDLE: frozenset(
+        {_S.CONNECTING, _S.HANDSHAKING, _S.WAITING, _S.OFFLINE, _S.STOPPED}
+    ),
     _S.CONNECTING: frozenset({_S.HANDSHAKING, _S.WAITING, _S.OFFLINE, _S.STOPPED}),
     _S.HANDSHAKING: frozenset({_S.CONNECTED, _S.WAITING, _S.OFFLINE, _S.STOPPED}),
     _S.CONNECTED: frozenset({_S.WAITING, _S.OFFLINE, _S.STOPPED}),

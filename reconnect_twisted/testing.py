@@ -42,6 +42,11 @@ class FakeTransport(StringTransport):
     A ``StringTransport`` that, once closed by the protocol's side
     (``loseConnection``/``abortConnection``), delivers the connection loss
     through ``onClose`` on the clock's next turn (``clock.advance(0)``).
+
+    :ivar connector: the :class:`FakeConnector` that made it (``None`` for an
+        endpoint's), as Twisted's TCP transports have ``transport.connector``:
+        a factory used with several connectors matches each connection to
+        its connector by it.
     """
 
     def __init__(
@@ -50,8 +55,10 @@ class FakeTransport(StringTransport):
         onClose: Any,
         peerAddress: IAddress | None = None,
         hostAddress: IAddress = _LOCAL_ADDRESS,
+        connector: IConnector | None = None,
     ) -> None:
         cast(Any, super()).__init__(hostAddress=hostAddress, peerAddress=peerAddress)
+        self.connector = connector
         self._clock = clock
         self._onClose = onClose
         self._closeScheduled = False
@@ -147,7 +154,9 @@ class FakeConnector:
             return None
         self.state = "connected"
         self.protocol = protocol
-        self.transport = FakeTransport(self.clock, self.drop, self.address)
+        self.transport = FakeTransport(
+            self.clock, self.drop, self.address, connector=self
+        )
         protocol.makeConnection(self.transport)
         return protocol
 
