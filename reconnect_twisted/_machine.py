@@ -720,11 +720,10 @@ class Machine:
         return float(self.clock.seconds())
 
     def _call(self, name: str, delay: float, function: Callable[[], None]) -> None:
+        self._cancel(name)
         calls = self._calls
-        if calls is None:
+        if calls is None:  # (_cancel drops an emptied dict: fetch it after)
             calls = self._calls = {}
-        else:
-            self._cancel(name)
         calls[name] = self.clock.callLater(delay, self._fire, name, function)
 
     def _fire(self, name: str, function: Callable[[], None]) -> None:

@@ -78,6 +78,7 @@ class RecordingProtocol(Protocol):
         model: FactoryMachine = self.factory.model  # type: ignore[attr-defined]
         model.protocols.append(self)
         model.transports.append(self.transport)  # type: ignore[arg-type]
+        model.fireArmed("connectionMade")
         if model.stuckClose:
             # A peer that never answers our FIN: only an abort closes it.
             transport: Any = self.transport
@@ -176,6 +177,8 @@ class FactoryMachine(RuleBasedStateMachine):
         self.reconnectPending = False
         self.problems: list[str] = []
         self.started = False
+        self.armed: tuple[str, str] | None = None
+        self.firing = False
 
         factory = self.factory = Factory(
             clock=self.clock,
@@ -225,9 +228,11 @@ class FactoryMachine(RuleBasedStateMachine):
             raise HandshakeBoom("handshake raised synchronously")
         d: Deferred[None] = Deferred()
         self.handshakes.append((protocol, d))
+        self.fireArmed("handshake")
         return d
 
     def policy(self, failure: Failure, status: ConnectionStatus) -> Any:
+        self.fireArmed("policy")
         if self.policyMode == "raise":
             raise PolicyBoom("policy bug")
         if self.policyMode == "garbage":
@@ -245,6 +250,7 @@ class FactoryMachine(RuleBasedStateMachine):
             self.checkStatus(status)
         except AssertionError as e:
             self.problems.append(f"{e!r} (status {status})")
+        self.fireArmed("observer")  # after the check: it judged this status
 
     def checkStatus(self, status: ConnectionStatus) -> None:
         previous = self.statuses[-1] if self.statuses else None
@@ -346,6 +352,13 @@ class FactoryMachine(RuleBasedStateMachine):
 
     def track(self, d: Deferred[Any], into: list[tuple[Deferred[Any], list[Any]]]):
         outcome: list[Any] = []
+
+        def fire(result: Any) -> Any:
+            self.fireArmed("waiter")
+            return result
+
+        if into is self.waiters:
+            d.addCallback(fire)
 
         def done(result: Any) -> None:
             outcome.append(result)
@@ -487,6 +500,57 @@ class FactoryMachine(RuleBasedStateMachine):
     def cancelWaiter(self) -> None:
         d = next(d for d, _ in self.waiters if not d.called)
         d.cancel()
+
+    @rule(
+        site=st.sampled_from(
+            ["observer", "policy", "handshake", "waiter", "connectionMade"]
+        ),
+        control=st.sampled_from(
+            [
+                "giveUp",
+                "stopTrying",
+                "reconnectNow",
+                "resetDelay",
+                "kicked",
+                "retryLater",
+                "whenConnected",
+                "cancelWaiter",
+            ]
+        ),
+    )
+    def armControl(self, site: str, control: str) -> None:
+        """The next time ``site`` calls back, it calls ``control``."""
+        self.armed = (site, control)
+
+    def fireArmed(self, site: str) -> None:
+        """Call the armed control, from inside a callback site."""
+        armed = self.armed
+        if armed is None or armed[0] != site or self.firing or not self.started:
+            return
+        self.armed = None
+        self.firing = True
+        control = armed[1]
+        try:
+            if control == "giveUp":
+                self.giveUp("from a callback")
+            elif control == "stopTrying":
+                self.stopTrying()
+            elif control == "reconnectNow":
+                # Judged after the callback: whatever state it then meets.
+                self.reconnectPending = True
+                self.track(self.control("reconnectNow")(), self.waiters)
+            elif control == "resetDelay":
+                self.resetDelay()
+            elif control == "kicked":
+                self.kicked("same account logged in elsewhere")
+            elif control == "retryLater":
+                self.retryLater(3)
+            elif control == "whenConnected":
+                self.whenConnected()
+            elif any(not d.called for d, _ in self.waiters):
+                self.cancelWaiter()
+        finally:
+            self.firing = False
 
     @rule()
     def toggleObserverRaises(self) -> None:
