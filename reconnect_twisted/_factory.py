@@ -49,6 +49,8 @@ _OBJECT_ARGUMENTS = frozenset(
 )
 _DEFAULT_BACKOFF = ExponentialBackoff()
 _DEFAULT_POLICY = DefaultPolicy()
+#: Reactor turns an attempt waits for a connector that is not yet idle.
+_POSTPONE_TURNS = 3
 
 
 def _optionalDelay(name: str) -> Callable[[Any], float | None]:
@@ -139,25 +141,54 @@ class _ConnectorDriver:
     Makes attempts through an ``IConnector`` (``reactor.connectTCP`` & co.).
     """
 
-    __slots__ = ("_description", "_postponed", "clock", "connector")
+    __slots__ = ("_description", "_postponed", "_turns", "clock", "connector", "link")
 
-    def __init__(self, connector: IConnector, clock: IReactorTime) -> None:
+    def __init__(
+        self, connector: IConnector, clock: IReactorTime, link: Machine | None = None
+    ) -> None:
         self.connector = connector
         self.clock = clock
+        self.link = link
         self._description: str | None = None
         self._postponed: IDelayedCall | None = None
+        self._turns = 0
 
     def startAttempt(self) -> None:
         """
         ``connector.connect()``; if the connector is still winding down the
         previous connection (we are inside its ``connectionLost``), on the
-        next reactor turn.
+        next reactor turn. A connector that is still not idle after
+        ``_POSTPONE_TURNS`` turns (its transport never reported the close,
+        e.g. a test's plain ``StringTransport``) is asked to connect anyway:
+        if it refuses, the attempt fails and the schedule goes on (never a
+        busy loop of zero-delay calls).
         """
         self._postponed = None
         if getattr(self.connector, "state", "disconnected") != "disconnected":
-            self._postponed = self.clock.callLater(0, self.startAttempt)
-            return
+            if self._turns < _POSTPONE_TURNS:
+                self._turns += 1
+                self._postponed = self.clock.callLater(0, self._postponedAttempt)
+                return
+            link = self.link
+            if link is not None and link.hub.firstTime("connector not idle"):
+                _log.warn(
+                    "Connector to {target} is still {state!r} after its "
+                    "connection was closed; connecting anyway",
+                    target=link._target(),
+                    state=getattr(self.connector, "state", None),
+                )
+        self._turns = 0
         self.connector.connect()
+
+    def _postponedAttempt(self) -> None:
+        try:
+            self.startAttempt()
+        except Exception:
+            link = self.link
+            if link is None:
+                _log.failure("connector.connect() failed")
+            else:
+                link.hub.run(link.attemptFailed, Failure())
 
     def connectorIdle(self) -> None:
         """The connector is disconnected now: start a postponed attempt."""
@@ -758,7 +789,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         if connector is not None:
             link = hub.linkFor(connector)
             if link.driver is None:
-                link.driver = _ConnectorDriver(connector, self._getClock())
+                link.driver = _ConnectorDriver(connector, self._getClock(), link)
                 link.driverKey = connector
             hub.run(Machine.scheduleRetry, link)
         else:
@@ -878,7 +909,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         link = hub.linkFor(connector)
         driver = link.driver
         if not (isinstance(driver, _ConnectorDriver) and driver.connector is connector):
-            driver = _ConnectorDriver(connector, self._getClock())
+            driver = _ConnectorDriver(connector, self._getClock(), link)
         hub.run(link.attemptStarted, driver, connector)
 
     def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
@@ -914,7 +945,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         hub = self._hub
         link = hub.linkFor(connector)
         if link.driver is None and connector is not None:
-            link.driver = _ConnectorDriver(connector, self._getClock())
+            link.driver = _ConnectorDriver(connector, self._getClock(), link)
             link.driverKey = connector
         return link
 

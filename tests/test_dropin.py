@@ -1078,3 +1078,36 @@ class LogTests(_Base):
         level, text = self._stopLevel(retriesOut, minUptime=100.0, maxRetries=1)
         self.assertEqual(level, LogLevel.warn)
         self.assertIn("maxRetries (1) exceeded", text)
+
+
+class StuckConnectorTests(_Base):
+    def test_connectorNeverIdleNoBusyLoop(self) -> None:
+        """
+        When a connector stays "connected" after its StringTransport was
+        aborted (the transport never reports the close), the retry waits a
+        few reactor turns, then asks the connector anyway: its refusal counts
+        as a failed attempt and the schedule goes on (no endless zero-delay
+        calls), with one warning naming the connector's state.
+        """
+        factory = self.make(
+            handshake=lambda p: _fail(HandshakeRejected("bad password")),
+            backoff=FixedBackoff(1.0),
+        )
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        protocol = factory.buildProtocol(None)
+        connector.state = "connected"
+        protocol.makeConnection(StringTransport())
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.clock.advance(ABORT_TIMEOUT)
+        status = factory.status
+        self.assertEqual((status.state, status.attempt), (S.WAITING, 2))
+        self.assertTrue(status.lastFailure.check(RuntimeError))
+        self.assertEqual(status.nextAttemptAt, ABORT_TIMEOUT + 1.0)
+        self.clock.advance(1.0)
+        self.assertEqual(factory.status.attempt, 3)
+        stuck = [m for m in self.messages(LogLevel.warn) if "still 'connected'" in m]
+        self.assertEqual(len(stuck), 1, stuck)
+        self.assertEqual(connector.attempts, 1)
+        factory.stopTrying()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
