@@ -1111,3 +1111,134 @@ class StuckConnectorTests(_Base):
         self.assertEqual(connector.attempts, 1)
         factory.stopTrying()
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class MorePoolTests(_Base):
+    def test_twoServicesShareOneFactory(self) -> None:
+        """
+        When two ReconnectingServices drive one factory, each has its own
+        link: both connect and one's failure leaves the other CONNECTED.
+        stopService() gives the factory up, so stopping either service closes
+        both connections (a documented limit: the factory is shared).
+        """
+        factory = self.make()
+        e1, e2 = FakeEndpoint(self.clock), FakeEndpoint(self.clock)
+        s1, s2 = ReconnectingService(e1, factory), ReconnectingService(e2, factory)
+        s1.startService()
+        s2.startService()
+        self.assertEqual((e1.attempts, e2.attempts), (1, 1))
+        p2 = e2.succeed()
+        e1.fail()
+        self.assertEqual(
+            [(m.state, m.attempt) for m in factory.members],
+            [(S.WAITING, 1), (S.CONNECTED, 0)],
+        )
+        self.assertIs(self.successResultOf(factory.whenConnected()), p2)
+        self.clock.advance(3.0)
+        p1 = e1.succeed()
+        self.assertEqual([m.state for m in factory.members], [S.CONNECTED] * 2)
+        self.assertEqual((p1.made, p2.made), (1, 1))
+        d = s1.stopService()
+        self.clock.advance(0)
+        self.successResultOf(d)
+        self.assertTrue(e1.transport.closed)
+        self.assertTrue(e2.transport.closed)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_observerSeesChangedMember(self) -> None:
+        """
+        When a pool member fails while another is connected, the observer's
+        status shows the aggregate state (CONNECTED) with the failing
+        member's attempt and nextAttemptAt.
+        """
+        factory = self.make()
+        seen: list[ConnectionStatus] = []
+        factory.addStatusObserver(seen.append)
+        c1, c2 = FakeConnector(factory, self.clock), FakeConnector(factory, self.clock)
+        c1.connect()
+        c2.connect()
+        c1.succeed()
+        self.clock.advance(1.0)
+        c2.fail()
+        last = seen[-1]
+        self.assertEqual(
+            (last.state, last.attempt, last.nextAttemptAt), (S.CONNECTED, 1, 4.0)
+        )
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.assertClean(factory, c1, c2)
+
+    def test_retryLaterAppliesToItsMember(self) -> None:
+        """
+        When retryLater(reason, 10, protocol=p) is called in a pool, only p's
+        member closes and waits max(10, next delay) = 10 s.
+        """
+        factory = self.make()
+        c1, c2 = FakeConnector(factory, self.clock), FakeConnector(factory, self.clock)
+        c1.connect()
+        c2.connect()
+        p1, p2 = c1.succeed(), c2.succeed()
+        factory.retryLater("busy", 10, protocol=p1)
+        self.assertEqual(
+            [(m.state, m.nextAttemptAt) for m in factory.members],
+            [(S.WAITING, 10.0), (S.CONNECTED, None)],
+        )
+        self.clock.advance(0)
+        self.assertEqual((p1.lost, p2.lost), (1, 0))
+        self.clock.advance(10.0)
+        self.assertEqual((c1.attempts, c2.attempts), (2, 1))
+        self.assertClean(factory, c1, c2)
+
+
+class MoreRCFTests(_Base):
+    def test_retryOverrideWithoutStartedConnecting(self) -> None:
+        """
+        When an overridden clientConnectionLost that calls
+        self.retry(connector) is called with reason None and no
+        startedConnecting() before, one retry is scheduled.
+        """
+        factory = RetryOverrideFactory(clock=self.clock, alertAfter=None)
+        factory.jitter = None
+        connector = _TwistedFakeConnector()
+        factory.clientConnectionLost(connector, None)  # type: ignore[arg-type]
+        self.assertEqual(len(self.clock.calls), 1)
+        self.assertEqual(self.clock.calls[0].getTime(), 1.0)
+        self.assertEqual(factory.status.attempt, 1)
+        self.clock.advance(1.0)
+        self.assertEqual(connector.connects, 1)
+        factory.stopTrying()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stopTryingDoesNotReconnect(self) -> None:
+        """
+        When stopTrying() is called with a connector set but no attempt made
+        (Twisted's test_stopTryingDoesNotReconnect), no connect() and no
+        timer follow.
+        """
+        factory = AppFactory()
+        factory.clock = self.clock
+        connector = _TwistedFakeConnector()
+        factory.connector = connector
+        factory.stopTrying()
+        self.assertEqual(connector.connects, 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertFalse(factory.continueTrying)
+
+    def test_deserializationResetsParameters(self) -> None:
+        """
+        When a factory that has failed once is pickled and unpickled
+        (Twisted's test_deserializationResetsParameters), the copy has no
+        connector, a fresh state and keeps trying.
+        """
+        import pickle
+
+        factory = AppFactory(alertAfter=None)
+        factory.clock = self.clock
+        factory.clientConnectionFailed(_TwistedFakeConnector(), None)  # type: ignore[arg-type]
+        copy = pickle.loads(pickle.dumps(factory))
+        factory.stopTrying()
+        self.assertIsNone(copy.connector)
+        self.assertIsNone(copy.clock)
+        self.assertEqual(copy.retries, 0)
+        self.assertEqual(copy.status.state, S.IDLE)
+        self.assertTrue(copy.continueTrying)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
