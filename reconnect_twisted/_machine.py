@@ -329,11 +329,14 @@ class Hub:
         """The link a new connection's protocol belongs to."""
         if self._extra is None:
             return self.primary
-        connector = getattr(transport, "connector", None)
-        if connector is not None:
-            for link in self.links():
-                if link.driverKey is connector:
-                    return link
+        # tcp.Client has .connector; a TLS connection's transport is a
+        # TLSMemoryBIOProtocol whose .transport forwards to the tcp.Client.
+        for candidate in (transport, getattr(transport, "transport", None)):
+            connector = getattr(candidate, "connector", None)
+            if connector is not None:
+                for link in self.links():
+                    if link.driverKey is connector:
+                        return link
         for link in self.links():
             if link.state is S.CONNECTING and link.protocol is None:
                 return link

@@ -35,7 +35,7 @@ from reconnect_twisted import (
     ReconnectingService,
 )
 from reconnect_twisted._machine import ABORT_TIMEOUT
-from reconnect_twisted.testing import FakeConnector, FakeEndpoint
+from reconnect_twisted.testing import FakeConnector, FakeEndpoint, FakeTransport
 
 S = ConnectionState
 
@@ -1242,3 +1242,45 @@ class MoreRCFTests(_Base):
         self.assertEqual(copy.status.state, S.IDLE)
         self.assertTrue(copy.continueTrying)
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class _WrappedConnector(FakeConnector):
+    """Connections whose transport wraps the one with .connector (TLS)."""
+
+    def succeed(self) -> Any:
+        protocol = self.factory.buildProtocol(self.address)
+        self.state = "connected"
+        self.protocol = protocol
+        self.transport = FakeTransport(self.clock, self.drop, self.address)
+        self.transport.transport = FakeTransport(  # type: ignore[attr-defined]
+            self.clock, self.drop, self.address, connector=self
+        )
+        protocol.makeConnection(self.transport)
+        return protocol
+
+
+class PoolMatchingTests(_Base):
+    def test_connectionsMatchedToTheirConnector(self) -> None:
+        """
+        When the second of two pool connectors connects first, its
+        connection belongs to its own member (matched by transport.connector,
+        or by transport.transport.connector for a TLS-style wrapper), not to
+        the first member still connecting.
+        """
+        for connectorClass in (FakeConnector, _WrappedConnector):
+            factory = self.make()
+            c1, c2 = (
+                connectorClass(factory, self.clock),
+                connectorClass(factory, self.clock),
+            )
+            c1.connect()
+            c2.connect()
+            c2.succeed()
+            self.assertEqual(
+                [m.state for m in factory.members], [S.CONNECTING, S.CONNECTED]
+            )
+            c1.fail()
+            self.assertEqual(
+                [m.state for m in factory.members], [S.WAITING, S.CONNECTED]
+            )
+            self.assertClean(factory, c1, c2)
