@@ -197,6 +197,10 @@ class _ConnectorDriver:
             postponed.cancel()
             self.startAttempt()
 
+    def inFlight(self) -> bool:
+        """Whether the connector is still making the attempt it reported."""
+        return getattr(self.connector, "state", "connecting") == "connecting"
+
     def cancelAttempt(self) -> None:
         """``connector.stopConnecting()``, if it is connecting."""
         postponed, self._postponed = self._postponed, None

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.error import ConnectError, ConnectionLost
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from ._errors import (
@@ -877,6 +877,9 @@ class Machine:
         ``startedConnecting``); one we did not start ourselves, e.g. the first
         ``reactor.connectTCP``, moves us to ``CONNECTING``.
         """
+        inFlight = getattr(driver, "inFlight", None)
+        if inFlight is not None and not inFlight():
+            return  # a report that outlived its attempt (cancelled meanwhile)
         self.driver = driver
         self.driverKey = key
         if self.state is S.CONNECTING:
@@ -1142,7 +1145,8 @@ class Machine:
             key = f"handshake bug {type(reason.value).__name__}"
             if self.hub.firstTime(key):
                 _log.failure(
-                    "The handshake with {target} raised an unexpected error "
+                    level=LogLevel.error,
+                    format="The handshake with {target} raised an unexpected error "
                     "(a bug in the handshake?); counted as a failed attempt",
                     failure=reason,
                     target=self._target(),
@@ -1206,13 +1210,14 @@ class Machine:
         self.attempt += 1
         if self.stopRequested is not None:
             # stopTrying() before or during this connection: no retry.
-            self._stop(self.stopRequested)
+            self._stop(self.stopRequested, intentional=True)
             return
         probe, self.probe = self.probe, None
         if probe is not None and not _isNetworkError(reason):
             # The free attempt made on network-up failed for a reason that is
             # not the network: resume the schedule where it was.
             self._schedule, self.attempt = probe[0], probe[1] + 1
+            self._nextDelay()  # the probe took the place of the attempt due next
         decision = self._decide(reason)
         if isinstance(decision, GiveUp):
             self._stop(decision.reason)
@@ -1273,7 +1278,7 @@ class Machine:
         if self.state is S.WAITING:
             self._connectNow()
 
-    def _stop(self, reason: str) -> None:
+    def _stop(self, reason: str, intentional: bool = False) -> None:
         self._cancel("retry", "connectTimeout", "uptime", "alert", "handshakeTimeout")
         self.stopRequested = None
         self.attemptAfterClose = False
@@ -1284,8 +1289,8 @@ class Machine:
         self._enter(S.STOPPED)
         self.stopReason = reason
         self.hub.stopMonitor()
-        intentional = reason.startswith(("gave up", "stopped", "service stopped"))
-        intentional = intentional and "maxRetries" not in reason
+        # The application's own giveUp()/stopTrying() at info; a policy's
+        # stop, a kick, maxRetries at warn.
         emit = _log.info if intentional else _log.warn
         emit(
             "Stopped trying to connect to {target}: {reason}",
@@ -1391,7 +1396,7 @@ class Machine:
         if self.state is S.STOPPED and not self.attemptAfterClose:
             return
         self._abandonAttempt()
-        self._stop(reason)
+        self._stop(reason, intentional=True)
 
     def continueTrying(self) -> None:
         """``continueTrying = 1``: forget a pending stop request."""
@@ -1412,7 +1417,7 @@ class Machine:
         elif self.state is not S.STOPPED:
             self._abandonAttempt()
         if self.state is not S.STOPPED or self.attemptAfterClose:
-            self._stop(reason)  # (an earlier stop keeps its reason)
+            self._stop(reason, intentional=True)  # (an earlier stop keeps its reason)
 
     def resetDelay(self) -> None:
         """See ``ReconnectingFactory.resetDelay``."""
