@@ -19,7 +19,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from reconnect_twisted.testing import FakeConnector
+from reconnect_twisted.testing import FakeConnector, FakeTransport
 
 RECIPES = Path(__file__).resolve().parent.parent / "examples" / "recipes"
 
@@ -33,6 +33,28 @@ def loadRecipe(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+class _Lenient:
+    """
+    ``unregisterProducer()`` with no producer is a no-op, as on Twisted's
+    real transports (``StringTransport`` raises; Autobahn calls it when it
+    drops a connection).
+    """
+
+    producer: Any
+
+    def unregisterProducer(self) -> None:
+        if self.producer is not None:
+            super().unregisterProducer()  # type: ignore[misc]
+
+
+class ClientTransport(_Lenient, FakeTransport):
+    pass
+
+
+class ServerTransport(_Lenient, StringTransport):
+    pass
 
 
 class WiredConnector(FakeConnector):
@@ -49,10 +71,21 @@ class WiredConnector(FakeConnector):
 
     def succeed(self) -> Any:
         server = self.net.serverFactory.buildProtocol(self.address)
-        transport = StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.1", 5000))
+        transport = ServerTransport(peerAddress=IPv4Address("TCP", "10.0.0.1", 5000))
         self.server, self.serverTransport = server, transport
         server.makeConnection(transport)
-        return super().succeed()
+        # FakeConnector.succeed(), with a ClientTransport
+        if self.state != "connecting":
+            raise RuntimeError(f"no attempt in flight (state: {self.state})")
+        protocol = self.factory.buildProtocol(self.address)
+        if protocol is None:
+            self.fail(error.NoProtocol())
+            return None
+        self.state = "connected"
+        self.protocol = protocol
+        self.transport = ClientTransport(self.clock, self.drop, self.address)
+        protocol.makeConnection(self.transport)
+        return protocol
 
     def drop(self, reason: BaseException | Failure | None = None) -> None:
         """The connection ends: both protocols hear it, client first."""

@@ -570,3 +570,180 @@ class IRCRecipeTests(_RecipeTest):
         self.net.run(120)
         self.assertEqual(connection.lines[-1], "PING irc.test")
         self.stop(factory)
+
+
+# -- WebSocket (Autobahn) --------------------------------------------------------
+
+try:
+    import txaio
+    from autobahn.twisted.websocket import (
+        WebSocketServerFactory,
+        WebSocketServerProtocol,
+    )
+    from autobahn.websocket.types import ConnectionDeny
+except ImportError:  # pragma: no cover - autobahn is in the [test] extra
+    websocket = None
+else:
+    txaio.use_twisted()
+    websocket = loadRecipe("websocket_client")
+
+    class FeedServerProtocol(WebSocketServerProtocol):
+        """Checks the token, then sends the feed."""
+
+        def onConnect(self, request: Any) -> None:
+            if request.headers.get("authorization") != "Bearer good-token":
+                raise ConnectionDeny(403, "Forbidden")
+
+        def onOpen(self) -> None:
+            self.factory.opened.append(self)
+            self.sendMessage(b"hello")
+
+        def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
+            if self in self.factory.opened:
+                self.factory.opened.remove(self)
+
+    class FeedServerFactory(WebSocketServerFactory):
+        protocol = FeedServerProtocol
+
+        def __init__(self, clock: Any) -> None:
+            super().__init__("ws://feed.test:9000", reactor=clock)
+            self.opened: list[FeedServerProtocol] = []
+
+
+class BusyServer(Protocol):
+    """Answers the upgrade with 503 and a Retry-After header."""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.write(
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n"
+            b"Content-Length: 0\r\n\r\n"
+        )
+        self.transport.loseConnection()
+
+
+class WebSocketRecipeTests(_RecipeTest):
+    if websocket is None:  # pragma: no cover
+        skip = "autobahn is not installed (pip install -e .[test])"
+
+    def setUp(self) -> None:
+        self.net = FakeNet(Factory())
+        self.addCleanup(self.assertClean, self.net)
+        # Autobahn's timers go through txaio's loop: the test's clock.
+        previous = txaio.config.loop
+        txaio.config.loop = self.net.clock
+        self.addCleanup(setattr, txaio.config, "loop", previous)
+        self.server = FeedServerFactory(self.net.clock)
+        self.net.serverFactory = self.server
+
+    def factory(self, token: str = "good-token", **kwargs: Any) -> Any:
+        return websocket.FeedFactory(
+            "ws://feed.test:9000/",
+            token=token,
+            reactor=self.net.clock,
+            clock=self.net.clock,
+            alertAfter=None,
+            **kwargs,
+        )
+
+    def connect(self, factory: Any) -> Any:
+        connector = self.net.connectTCP("feed.test", 9000, factory)
+        self.net.settle()
+        return connector
+
+    def stop(self, factory: Any) -> None:
+        done = factory.giveUp()
+        self.net.run(5)  # Autobahn's close handshake, then the TCP close
+        self.successResultOf(done)
+
+    def test_mixinConfiguredByClassAttributesAndConfigure(self) -> None:
+        """
+        When Autobahn's factory comes first, its __init__ runs and the
+        reconnecting half takes its settings from class attributes and
+        configure().
+        """
+        factory = self.factory(minUptime=2.0)
+        self.assertEqual(factory.url, "ws://feed.test:9000/")
+        self.assertEqual(factory.handshakeTimeout, 15.0)
+        self.assertEqual(factory.minUptime, 2.0)
+        self.assertIs(factory.clock, self.net.clock)
+        schedule = factory.backoffSchedule()
+        self.assertIs(schedule, websocket.FeedFactory.backoff)
+        self.assertEqual((schedule.initialDelay, schedule.maxDelay), (1.0, 30.0))
+
+    def test_handshakeEndsAtOnOpen(self) -> None:
+        """
+        When the upgrade succeeds, the factory is CONNECTED (from onOpen) and
+        the feed's messages arrive.
+        """
+        factory = self.factory()
+        connected = factory.whenConnected()
+        self.connect(factory)
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.assertIsInstance(self.successResultOf(connected), websocket.FeedProtocol)
+        self.assertEqual(factory.messages, ["hello"])
+        self.assertEqual(len(self.server.opened), 1)
+        self.stop(factory)
+        self.assertEqual(self.server.opened, [])
+
+    def test_forbiddenIsPermanent(self) -> None:
+        """
+        When the server answers the upgrade with HTTP 403, the factory gives
+        up after that one attempt.
+        """
+        factory = self.factory(token="stolen")
+        connector = self.connect(factory)
+        self.net.run(3600)
+        self.assertEqual(connector.attempts, 1)
+        self.assertEqual(factory.status.state, S.STOPPED)
+        self.assertIn("HTTP 403 on upgrade", factory.status.stopReason)
+
+    def test_retryAfterIsHonoured(self) -> None:
+        """
+        When the server answers 503 with Retry-After: 30, the next attempt
+        waits 30 s (more than the 1 s backoff).
+        """
+        self.net.serverFactory = Factory.forProtocol(BusyServer)
+        factory = self.factory()
+        connector = self.connect(factory)
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertEqual(factory.status.attempt, 1)
+        self.assertEqual(factory.status.nextAttemptAt, 30.0)
+        self.net.serverFactory = self.server
+        self.net.run(30.0)
+        self.assertEqual(connector.attempts, 2)
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.stop(factory)
+
+    def test_closeCode4001IsAKick(self) -> None:
+        """
+        When the server closes with 4001 (logged in elsewhere), the factory
+        stops: no reconnection.
+        """
+        factory = self.factory()
+        connector = self.connect(factory)
+        (server,) = self.server.opened
+        server.sendClose(code=4001, reason="logged in elsewhere")
+        self.net.run(3600)
+        self.assertEqual(connector.attempts, 1)
+        self.assertEqual(factory.status.state, S.STOPPED)
+        self.assertEqual(
+            factory.status.stopReason, "kicked: close code 4001: logged in elsewhere"
+        )
+
+    def test_normalCloseReconnects(self) -> None:
+        """
+        When the server closes with 1000 (normal, e.g. a restart), the
+        client reconnects after the backoff delay.
+        """
+        factory = self.factory()
+        connector = self.connect(factory)
+        (server,) = self.server.opened
+        server.sendClose(code=1000, reason="restarting")
+        self.net.settle()
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertEqual(factory.status.attempt, 1)
+        self.net.run(1.0)
+        self.assertEqual(connector.attempts, 2)
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.assertEqual(factory.messages, ["hello", "hello"])
+        self.stop(factory)
