@@ -18,6 +18,7 @@ from ._factory import ReconnectingFactory
 from ._service import ReconnectingService
 from ._status import ConnectionState, ConnectionStatus
 from .backoff import DecorrelatedBackoff, ExponentialBackoff, FixedBackoff, IBackoff
+from .failover import FailoverConnector, FailoverEndpoint, connectFailover
 from .handshake import HandshakeStepError, HandshakeSteps
 from .network import (
     INetworkMonitor,
@@ -45,6 +46,8 @@ __all__ = [
     "DecorrelatedBackoff",
     "DefaultPolicy",
     "ExponentialBackoff",
+    "FailoverConnector",
+    "FailoverEndpoint",
     "FixedBackoff",
     "GaveUp",
     "GiveUp",
@@ -65,5 +68,6 @@ __all__ = [
     "ReconnectingFactory",
     "ReconnectingService",
     "RetryLater",
+    "connectFailover",
     "defaultNetworkMonitor",
 ]

@@ -46,6 +46,7 @@ from ._errors import (
 )
 from ._status import TRANSITIONS, ConnectionState, ConnectionStatus
 from ._text import peerText
+from .failover import rotationOf
 from .policy import GiveUp, Reconnect, ReconnectAfter, isDecision
 
 if TYPE_CHECKING:
@@ -372,6 +373,7 @@ class Hub:
                 lastFailure=status.lastFailure,
                 stopReason=status.stopReason,
                 networkUp=status.networkUp,
+                server=status.server,
             )
         return status
 
@@ -771,6 +773,7 @@ class Machine:
             lastFailure=self.lastFailure,
             stopReason=self.stopReason,
             networkUp=self.hub.networkUp,
+            server=None if self.driver is None else self._target(),
         )
 
     def isFree(self) -> bool:
@@ -804,6 +807,9 @@ class Machine:
         if self.driver is None:
             return "(not started)"
         try:
+            rotation = rotationOf(self.driver)
+            if rotation is not None:
+                return rotation.describe()  # the server in use or being tried
             return self.driver.describe()
         except Exception:
             return type(self.driver).__name__
@@ -1219,6 +1225,17 @@ class Machine:
             self._schedule, self.attempt = probe[0], probe[1] + 1
             self._nextDelay()  # the probe took the place of the attempt due next
         decision = self._decide(reason)
+        target = self._target()
+        rotation = rotationOf(self.driver)
+        if rotation is not None:
+            # Failover: a pass over the servers is one step of the schedule.
+            passDecision = rotation.attemptEnded(
+                reason, decision, self.state is S.CONNECTED
+            )
+            if passDecision is None:
+                self._nextServer(target, reason)
+                return
+            decision = passDecision
         if isinstance(decision, GiveUp):
             self._stop(decision.reason)
             return
@@ -1240,7 +1257,7 @@ class Machine:
             if connectionLost
             else "Attempt {attempt} to {target} failed: {reason}; {next}",
             attempt=self.attempt,
-            target=self._target(),
+            target=target,
             reason=describeFailure(reason),
             delay=delay,
             next="network is down, waiting for it"
@@ -1248,6 +1265,30 @@ class Machine:
             else f"next attempt in {delay:.3f}s",
         )
         if delay is None:
+            self._enter(S.OFFLINE)
+            self.notify()
+        else:
+            self._wait(delay)
+
+    def _nextServer(self, target: str, reason: Failure) -> None:
+        """
+        Failover: the attempt at ``target`` failed and the pass goes on with
+        the next server, ``minDelay`` later, with no backoff step.
+        """
+        self.attempt -= 1  # a pass counts once (see failover.ServerRotation)
+        offline = self.hub.networkUp is False
+        delay = float(self.owner.minDelay)
+        _log.warn(
+            "Attempt to {target} failed: {reason}; {next}",
+            target=target,
+            server=self._target(),
+            reason=describeFailure(reason),
+            delay=None if offline else delay,
+            next="network is down, waiting for it"
+            if offline
+            else f"trying {self._target()} in {delay:.3f}s (same pass)",
+        )
+        if offline:
             self._enter(S.OFFLINE)
             self.notify()
         else:

@@ -74,3 +74,8 @@ class ConnectionStatus:
     """Why the factory stopped, in ``STOPPED``: ``"kicked: ..."``, ``"gave up"``..."""
     networkUp: bool | None
     """The network monitor's view; ``None`` without a monitor or when unknown."""
+    server: str | None = None
+    """
+    The server in use or being tried (``host:port``; with failover, the
+    current one of the list); ``None`` before the first attempt.
+    """
