@@ -747,3 +747,41 @@ class WebSocketRecipeTests(_RecipeTest):
         self.assertEqual(factory.status.state, S.CONNECTED)
         self.assertEqual(factory.messages, ["hello", "hello"])
         self.stop(factory)
+
+    def test_autobahnExampleOverridesStillWork(self) -> None:
+        """
+        When the RCF-era overrides stay (clientConnection* calling
+        self.retry(connector), resetDelay() in onConnect), a refused attempt
+        is retried with its real reason and the client then connects.
+        """
+        from twisted.internet.error import ConnectionRefusedError
+
+        class OldStyleProtocol(websocket.FeedProtocol):
+            def onConnect(self, response: Any) -> None:
+                self.factory.resetDelay()
+
+        class OldStyle(websocket.FeedFactory):
+            protocol = OldStyleProtocol
+
+            def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+                self.retry(connector)
+
+            def clientConnectionLost(self, connector: Any, reason: Any) -> None:
+                self.retry(connector)
+
+        factory = OldStyle(
+            "ws://feed.test:9000/",
+            token="good-token",
+            reactor=self.net.clock,
+            clock=self.net.clock,
+            alertAfter=None,
+        )
+        self.net.up = False
+        connector = self.connect(factory)
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertIsInstance(factory.status.lastFailure.value, ConnectionRefusedError)
+        self.net.up = True
+        self.net.run(1.0)
+        self.assertEqual(connector.attempts, 2)
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.stop(factory)
