@@ -10,7 +10,9 @@ from ._errors import (
     GaveUp,
     HandshakeRejected,
     HandshakeTimeout,
+    HeartbeatTimeout,
     Kicked,
+    OutboxFull,
     ReconnectError,
     RetryLater,
 )
@@ -27,6 +29,7 @@ from .network import (
     PollingNetworkMonitor,
     defaultNetworkMonitor,
 )
+from .outbox import Outbox
 from .policy import (
     Decision,
     DefaultPolicy,
@@ -55,12 +58,15 @@ __all__ = [
     "HandshakeStepError",
     "HandshakeSteps",
     "HandshakeTimeout",
+    "HeartbeatTimeout",
     "IBackoff",
     "INetworkMonitor",
     "IReconnectPolicy",
     "Kicked",
     "ManualNetworkMonitor",
     "NetlinkNetworkMonitor",
+    "Outbox",
+    "OutboxFull",
     "PollingNetworkMonitor",
     "Reconnect",
     "ReconnectAfter",

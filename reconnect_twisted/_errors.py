@@ -11,7 +11,9 @@ __all__ = [
     "GaveUp",
     "HandshakeRejected",
     "HandshakeTimeout",
+    "HeartbeatTimeout",
     "Kicked",
+    "OutboxFull",
     "ReconnectError",
     "RetryLater",
 ]
@@ -95,4 +97,19 @@ class HandshakeTimeout(ReconnectError):
 class ConnectTimeout(ReconnectError):
     """
     The transport connection attempt did not finish within ``connectTimeout``.
+    """
+
+
+class OutboxFull(ReconnectError):
+    """
+    An :class:`~reconnect_twisted.Outbox` had no room: the ``put()`` that did
+    not fit fails with it (or, with ``overflow="drop-oldest"``, the dropped
+    item's ``put()`` does).
+    """
+
+
+class HeartbeatTimeout(ReconnectError):
+    """
+    The peer did not answer a heartbeat ping within its timeout: the
+    connection was aborted (a hung server whose socket stays open).
     """
