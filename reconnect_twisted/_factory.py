@@ -83,15 +83,18 @@ _SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
 }
 
 
+_UNSET = object()
+
+
 def _setting(name: str, doc: str) -> property:
     key = "_setting_" + name
     check = _SETTINGS[name][1]
 
     def get(self: ReconnectingFactory) -> Any:
-        try:
-            return self.__dict__[key]
-        except KeyError:
+        value = self.__dict__.get(key, _UNSET)
+        if value is _UNSET:  # (no exception: the default is the common case)
             return type(self)._settingDefaults[name]
+        return value
 
     def put(self: ReconnectingFactory, value: Any) -> None:
         value = check(value)
@@ -692,6 +695,21 @@ class ReconnectingFactory(ReconnectingClientFactory):
         decision: Decision = policy.decide(failure, status)
         return decision
 
+    def _plainDefaultPolicy(self) -> DefaultPolicy | None:
+        """
+        The ``DefaultPolicy`` that decides, when nothing else does (no
+        ``decide()`` override, no other policy): it reads only the failure,
+        so the machine need not build a status for it.
+        """
+        if type(self).decide is not ReconnectingFactory.decide:
+            return None
+        policy = self.__dict__.get("_policy")
+        if policy is None and self.policy is None:
+            if self.maxRetryLater == _DEFAULT_POLICY.maxRetryLater:
+                return _DEFAULT_POLICY
+            return None
+        return policy if type(policy) is DefaultPolicy else None
+
     def outageAlert(self, status: ConnectionStatus) -> None:
         """
         Called when an outage has lasted ``alertAfter`` seconds, then every
@@ -911,6 +929,8 @@ class ReconnectingFactory(ReconnectingClientFactory):
         self.connector = connector
         hub = self._hub
         link = hub.linkFor(connector)
+        if link.state is S.CONNECTING and link.driverKey is connector:
+            return  # the attempt we just started reporting itself: not news
         driver = link.driver
         if not (isinstance(driver, _ConnectorDriver) and driver.connector is connector):
             driver = _ConnectorDriver(connector, self._getClock(), link)

@@ -26,9 +26,10 @@ connector or service the factory is used with. One link is the common case.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.error import ConnectError, ConnectionLost
@@ -54,6 +55,23 @@ if TYPE_CHECKING:
 
 S = ConnectionState
 _log = Logger(namespace="reconnect_twisted")
+
+
+def _warn(format: str, **fields: object) -> None:
+    """
+    ``_log.warn(format, **fields)`` without ``Logger.emit``'s check of the
+    level against every ``LogLevel`` (a sorted walk of the constants, on
+    every failed attempt): the same event, for the same observers.
+    """
+    fields.update(
+        log_logger=_log,
+        log_level=LogLevel.warn,
+        log_namespace=_log.namespace,
+        log_source=None,
+        log_format=format,
+        log_time=time.time(),
+    )
+    _log.observer(fields)
 
 #: Seconds ``giveUp()`` waits for ``loseConnection`` before ``abortConnection``.
 CLOSE_TIMEOUT = 5.0
@@ -308,6 +326,9 @@ class Hub:
         service): its own, else a free one (never used, or stopped with
         nothing open), else a new one (a pool).
         """
+        primary = self.primary
+        if primary.driverKey is driverKey:
+            return primary  # the common case: one connector
         for link in self.links():
             if link.driverKey is driverKey:
                 return link
@@ -655,6 +676,7 @@ class Machine:
     # idle connection cheap (see bench/memory.py).
     __slots__ = (
         "_calls",
+        "_ceiling",
         "_clock",
         "_handshake",
         "_schedule",
@@ -705,6 +727,7 @@ class Machine:
         self.alertedSince: float | None = None
 
         self._schedule: Iterator[float] | None = None
+        self._ceiling = MAX_DELAY_CEILING
         self._handshake: Deferred[Any] | None = None
         self._calls: dict[str, IDelayedCall] | None = None
 
@@ -787,7 +810,7 @@ class Machine:
 
     def _enter(self, state: ConnectionState) -> None:
         if state is not self.state:
-            if state not in TRANSITIONS[self.state]:
+            if (self.state._value_, state._value_) not in _ALLOWED:
                 _log.error(
                     "reconnect_twisted internal error; please report: "
                     "transition {old} -> {new} is not in TRANSITIONS",
@@ -827,6 +850,7 @@ class Machine:
         try:
             if self._schedule is None:
                 self._schedule = iter(owner.backoffSchedule().delays())
+                self._ceiling = owner._delayCeiling()
             delay = float(next(self._schedule))
             if not delay >= 0.0:  # negative or NaN: garbage (inf is clamped)
                 raise ValueError(f"backoff produced an invalid delay: {delay!r}")
@@ -843,7 +867,7 @@ class Machine:
                 )
             self._schedule = None
             delay = FALLBACK_DELAY
-        ceiling = owner._delayCeiling()
+        ceiling = self._ceiling
         if delay > ceiling:
             if self.hub.firstTime("ceiling"):
                 _log.warn(
@@ -927,7 +951,9 @@ class Machine:
                 self._attemptFailed(Failure())
 
     def _enterConnecting(self) -> None:
-        self.hub.ensureMonitor()
+        hub = self.hub
+        if hub._unwatchNetwork is None and self.owner.networkMonitor is not None:
+            hub.ensureMonitor()
         self.cancelReason = None
         self.reportedReason = None
         self._enter(S.CONNECTING)
@@ -976,7 +1002,9 @@ class Machine:
         self._attemptFailed(_orUnknown(reason))
 
     def _attemptFailed(self, reason: Failure) -> None:
-        self._cancel("connectTimeout")
+        # The connect timeout stays armed: _wait() turns it into the retry
+        # timer (one DelayedCall reset instead of a cancel and a new one);
+        # every other way out of _failed() cancels it.
         if self.cancelReason is not None:
             reason, self.cancelReason = self.cancelReason, None
         self.reportedReason = None
@@ -1252,19 +1280,15 @@ class Machine:
             delay = self._floor(min(max(decision.delay, delay), limit))
         else:
             delay = self._nextDelay()
-        _log.warn(
-            "Connection to {target} lost: {reason}; {next}"
-            if connectionLost
-            else "Attempt {attempt} to {target} failed: {reason}; {next}",
+        _warn(
+            _FAILED_FORMATS[connectionLost, delay is None],
             attempt=self.attempt,
             target=target,
             reason=describeFailure(reason),
             delay=delay,
-            next="network is down, waiting for it"
-            if delay is None
-            else f"next attempt in {delay:.3f}s",
         )
         if delay is None:
+            self._cancel("connectTimeout")
             self._enter(S.OFFLINE)
             self.notify()
         else:
@@ -1289,12 +1313,16 @@ class Machine:
             else f"trying {self._target()} in {delay:.3f}s (same pass)",
         )
         if offline:
+            self._cancel("connectTimeout")
             self._enter(S.OFFLINE)
             self.notify()
         else:
             self._wait(delay)
 
     def _decide(self, reason: Failure) -> Reconnect | ReconnectAfter | GiveUp:
+        plain = self.owner._plainDefaultPolicy()
+        if plain is not None:
+            return plain.decide(reason, cast(ConnectionStatus, None))
         try:
             decision = self.owner.decide(reason, self.hub.status(self))
         except Exception:
@@ -1312,7 +1340,15 @@ class Machine:
     def _wait(self, delay: float) -> None:
         self._enter(S.WAITING)
         self.owner.delay = delay
-        self._call("retry", delay, self._retryDue)
+        calls = self._calls
+        spare = calls.pop("connectTimeout", None) if calls else None
+        if spare is not None and spare.active():
+            assert calls is not None
+            cast(Any, spare).args = ("retry", self._retryDue)
+            spare.reset(delay)
+            calls["retry"] = spare
+        else:
+            self._call("retry", delay, self._retryDue)
         self.notify()
 
     def _retryDue(self) -> None:
@@ -1557,6 +1593,24 @@ class Machine:
         self.probe = probe
         jitter = self.owner._setting("networkUpJitter")
         self._wait(max(self.owner.rng.uniform(0.0, jitter), 0.0))
+
+
+#: TRANSITIONS as (from, to) value pairs: strings hash in C, enums do not.
+_ALLOWED = frozenset(
+    (old._value_, new._value_) for old, news in TRANSITIONS.items() for new in news
+)
+
+#: The failed-attempt log line: (connection lost?, offline?) -> format.
+_FAILED_FORMATS = {
+    (False, False): "Attempt {attempt} to {target} failed: {reason}; "
+    "next attempt in {delay:.3f}s",
+    (False, True): "Attempt {attempt} to {target} failed: {reason}; "
+    "network is down, waiting for it",
+    (True, False): "Connection to {target} lost: {reason}; "
+    "next attempt in {delay:.3f}s",
+    (True, True): "Connection to {target} lost: {reason}; "
+    "network is down, waiting for it",
+}
 
 
 def _orUnknown(reason: Failure | None) -> Failure:

@@ -325,6 +325,8 @@ def peerText(text: Any, limit: int = 200) -> str:
             text = str(text)
         except Exception:
             text = f"<unprintable {type(text).__name__}>"
+    if len(text) <= limit and text.isprintable():
+        return str(text)  # the common case: nothing to escape or cut
     pieces: list[str] = []
     used = 0
     for char in text:
