@@ -22,6 +22,7 @@ from ._status import ConnectionState, ConnectionStatus
 from .backoff import DecorrelatedBackoff, ExponentialBackoff, FixedBackoff, IBackoff
 from .failover import FailoverConnector, FailoverEndpoint, connectFailover
 from .handshake import HandshakeStepError, HandshakeSteps
+from .heartbeat import HeartbeatMixin
 from .network import (
     INetworkMonitor,
     ManualNetworkMonitor,
@@ -58,6 +59,7 @@ __all__ = [
     "HandshakeStepError",
     "HandshakeSteps",
     "HandshakeTimeout",
+    "HeartbeatMixin",
     "HeartbeatTimeout",
     "IBackoff",
     "INetworkMonitor",
