@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -157,7 +158,7 @@ class HeartbeatMixin:
             self._heartbeatPingAt = None
         super().dataReceived(data)  # type: ignore[misc]
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Stop the heartbeat, then the protocol's own ``connectionLost``."""
         self.stopHeartbeat()
         super().connectionLost(reason)  # type: ignore[misc]

@@ -87,7 +87,7 @@ class DemoEndToEndTests(SynchronousTestCase):
         summary = self.events[-1]
         self.assertEqual(summary["event"], "summary")
         self.assertIs(summary["ok"], True)
-        self.assertEqual((summary["passed"], summary["total"]), (6, 6))
+        self.assertEqual((summary["passed"], summary["total"]), (7, 7))
 
     def test_everyEventIsJSON(self) -> None:
         """When --json is given, every line is an event with the documented keys."""
@@ -96,7 +96,30 @@ class DemoEndToEndTests(SynchronousTestCase):
         for event in self.events:
             self.assertLessEqual(keys, set(event))
         starts = [e["scenario"] for e in self.events if e["event"] == "scenario-start"]
-        self.assertEqual(starts, list("ABCDEF"))
+        self.assertEqual(starts, list("ABCDEFG"))
+
+    def test_G_heartbeatDetectsHang(self) -> None:
+        """
+        When the server hangs with its socket open, the client's heartbeat
+        aborts the connection (WAITING with a HeartbeatTimeout) and it is
+        CONNECTED again.
+        """
+        self.ended("G")
+        events = [
+            e
+            for e in scenarioEvents(self.events, "G")
+            if e["event"] == "status" and e.get("client") == "client"
+        ]
+        seen = [e["state"] for e in events]
+        self.assertEqual(seen[:3], ["CONNECTING", "HANDSHAKING", "CONNECTED"])
+        waiting = seen.index("WAITING")
+        self.assertEqual(
+            seen[waiting + 1 : waiting + 4], ["CONNECTING", "HANDSHAKING", "CONNECTED"]
+        )
+        self.assertTrue(
+            events[waiting]["reason"].startswith("HeartbeatTimeout: "),
+            events[waiting],
+        )
 
     def test_A_clientBeforeServer(self) -> None:
         """

@@ -25,9 +25,15 @@ from twisted.internet.protocol import connectionDone
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
-from .. import HandshakeRejected, HandshakeSteps, ReconnectingFactory
+from .. import HandshakeRejected, HandshakeSteps, HeartbeatMixin, ReconnectingFactory
 
-__all__ = ["DemoClientFactory", "LineClientProtocol", "joinStep", "loginStep"]
+__all__ = [
+    "DemoClientFactory",
+    "HeartbeatLineClientProtocol",
+    "LineClientProtocol",
+    "joinStep",
+    "loginStep",
+]
 
 #: Server error codes that retrying cannot fix.
 PERMANENT_ERRORS = frozenset({"bad-password", "unknown-user"})
@@ -93,14 +99,38 @@ class LineClientProtocol(LineReceiver):
                 )
         elif text.startswith(("MSG ", "INFO ")):
             self.client.messageReceived(text)
+        elif text == "PONG":
+            self.pongReceived()
         elif self._replies:
             self._replies.popleft().callback(text)
+
+    def pongReceived(self) -> None:
+        """A ``PONG`` arrived (used by :class:`HeartbeatLineClientProtocol`)."""
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Fail the requests still waiting for a reply."""
         replies, self._replies = self._replies, deque()
         for d in replies:
             d.errback(reason)
+
+
+class HeartbeatLineClientProtocol(HeartbeatMixin, LineClientProtocol):
+    """
+    The line protocol with a heartbeat: ``PING`` after ``heartbeatInterval``
+    of quiet, the connection aborted if no ``PONG`` (or other line) arrives
+    within ``heartbeatTimeout``.
+    """
+
+    heartbeatInterval = 1.0
+    heartbeatTimeout = 1.0
+
+    def sendPing(self) -> None:
+        """Send ``PING``."""
+        self.send("PING")
+
+    def pongReceived(self) -> None:
+        """A ``PONG``: the server is alive."""
+        HeartbeatMixin.pongReceived(self)
 
 
 def _rejection(reply: str) -> HandshakeRejected:

@@ -22,8 +22,9 @@ from .. import (
     ConnectionState,
     ConnectionStatus,
     FixedBackoff,
+    HeartbeatTimeout,
 )
-from .client import DemoClientFactory
+from .client import DemoClientFactory, HeartbeatLineClientProtocol
 from .server import SAME_ACCOUNT, LoginServer, LoginServerFactory
 from .timeline import Outcome, Timeline
 
@@ -100,6 +101,13 @@ SCENARIOS: dict[str, Scenario] = {
             "attempts at once from WAITING; STOPPED with the connection closed",
             2.5,
             "scenarioF",
+        ),
+        Scenario(
+            "G",
+            "server hangs (stops answering, socket stays open)",
+            "heartbeat detects it within interval + timeout, reconnects",
+            5.5,
+            "scenarioG",
         ),
     ]
 }
@@ -227,6 +235,7 @@ class Demo:
         name: str = "client",
         password: str = PASSWORD,
         interval: float = 2.0,
+        protocol: type[Any] | None = None,
     ) -> DemoClientFactory:
         """
         A client of ``127.0.0.1:port`` logging in as ``alice``, retrying every
@@ -242,6 +251,8 @@ class Demo:
             minUptime=self.t(0.5),
             alertAfter=None,
         )
+        if protocol is not None:
+            factory.protocol = protocol
         scenario = self.scenario
         factory.addStatusObserver(
             lambda status: self.timeline.status(scenario, name, status)
@@ -417,6 +428,42 @@ class Demo:
             "attempted at once, CONNECTED before the scheduled retry; "
             f"STOPPED ({client.status.stopReason}), "
             f"connection {'closed' if closed and drained else 'still open'}"
+        )
+
+    async def scenarioG(self) -> tuple[bool, str]:
+        """The server hangs; the client's heartbeat notices and reconnects."""
+        interval, timeout = self.t(1.0), self.t(1.0)
+
+        class Heartbeat(HeartbeatLineClientProtocol):
+            heartbeatInterval = interval
+            heartbeatTimeout = timeout
+
+        server = self.server()
+        self.startServer(server)
+        client = self.client(server.port, protocol=Heartbeat)
+        if not await self.waitState(client, S.CONNECTED, 1.0):
+            return False, f"never connected ({client.status.state.name})"
+        await self.sleep(0.5)
+        self.timeline.action(
+            self.scenario, "server hangs (stops reading and answering)"
+        )
+        hungAt = self.reactor.seconds()
+        server.hangAll()
+        lost = await self.waitState(client, S.WAITING, 3.0)
+        detectedAfter = self.reactor.seconds() - hungAt
+        failure = client.status.lastFailure
+        byHeartbeat = failure is not None and failure.check(HeartbeatTimeout)
+        back = await self.waitState(client, S.CONNECTED, 3.0)
+        if not (lost and byHeartbeat and back):
+            return False, (
+                f"lost={lost}, heartbeat={bool(byHeartbeat)}, back={back} "
+                f"({client.status.state.name})"
+            )
+        # Slack for the reactor's timer granularity on a busy machine.
+        ok = detectedAfter <= interval + timeout + 0.25 and server.factory.logins == 2
+        return ok, (
+            f"hang detected after {detectedAfter * self.speed:.2f} demo s "
+            f"(interval + timeout = 2), CONNECTED again"
         )
 
     async def _serverDrained(self, server: LoginServer, demoSeconds: float) -> bool:

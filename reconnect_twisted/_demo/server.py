@@ -10,6 +10,7 @@ client sends                server answers
                              (an account server) / ``ERR bad-request``
 ``JOIN <room>``              ``JOINED <room>`` (after ``OK``), ``ERR not-logged-in``
 ``SAY <text>``               ``MSG <room> <user> <text>`` to everyone in the room
+``PING``                     ``PONG`` (the client's heartbeat)
 ==========================  =====================================================
 
 The server may send at any time ``KICK <reason>`` and close the connection:
@@ -134,6 +135,17 @@ class LoginServerProtocol(LineReceiver):
         self.send(f"JOINED {room}")
         self.server.broadcast(room, f"INFO {self.user} joined {room}", skip=self)
 
+    def do_PING(self, rest: str) -> None:
+        """``PING``: ``PONG`` (for the client's heartbeat)."""
+        self.send("PONG")
+
+    def hang(self) -> None:
+        """
+        Stop reading and answering, keeping the socket open: a hung server
+        process, which TCP alone does not notice.
+        """
+        cast(Any, self.transport).pauseProducing()
+
     def do_SAY(self, rest: str) -> None:
         """``SAY <text>``: to everyone in the sender's room."""
         if self.user is None or self.room is None:
@@ -241,6 +253,14 @@ class LoginServer:
             else:
                 transport.loseConnection()
         return DeferredList(waits)
+
+    def hangAll(self) -> None:
+        """
+        Hang every live connection (see :meth:`LoginServerProtocol.hang`);
+        new connections are served as usual.
+        """
+        for session in list(self.factory.sessions):
+            session.hang()
 
     def stop(self) -> Deferred[Any]:
         """
