@@ -84,6 +84,7 @@ _SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
 
 
 _UNSET = object()
+_SETTING_KEYS = {name: "_setting_" + name for name in _SETTINGS}
 
 
 def _setting(name: str, doc: str) -> property:
@@ -446,8 +447,11 @@ class ReconnectingFactory(ReconnectingClientFactory):
                 raise TypeError(f"configure() got an unexpected argument {name!r}")
 
     def _setting(self, name: str) -> Any:
-        """A checked setting, for the machine."""
-        return getattr(self, name)
+        """A checked setting, for the machine (the property's value)."""
+        value = self.__dict__.get(_SETTING_KEYS[name], _UNSET)
+        if value is _UNSET:
+            return type(self)._settingDefaults[name]
+        return value
 
     # -- the machine ----------------------------------------------------------
 

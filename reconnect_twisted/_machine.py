@@ -57,21 +57,31 @@ S = ConnectionState
 _log = Logger(namespace="reconnect_twisted")
 
 
-def _warn(format: str, **fields: object) -> None:
+def _emit(level: LogLevel, format: str, fields: dict[str, object]) -> None:
     """
-    ``_log.warn(format, **fields)`` without ``Logger.emit``'s check of the
-    level against every ``LogLevel`` (a sorted walk of the constants, on
-    every failed attempt): the same event, for the same observers.
+    ``_log.emit(level, format, **fields)`` without ``Logger.emit``'s check of
+    the level against every ``LogLevel`` (a sorted walk of the constants, on
+    every attempt): the same event, for the same observers.
     """
     fields.update(
         log_logger=_log,
-        log_level=LogLevel.warn,
+        log_level=level,
         log_namespace=_log.namespace,
         log_source=None,
         log_format=format,
         log_time=time.time(),
     )
     _log.observer(fields)
+
+
+def _warn(format: str, **fields: object) -> None:
+    """``_log.warn``, for the lines of every failed attempt."""
+    _emit(LogLevel.warn, format, fields)
+
+
+def _info(format: str, **fields: object) -> None:
+    """``_log.info``, for the lines of every connection."""
+    _emit(LogLevel.info, format, fields)
 
 #: Seconds ``giveUp()`` waits for ``loseConnection`` before ``abortConnection``.
 CLOSE_TIMEOUT = 5.0
@@ -1217,7 +1227,7 @@ class Machine:
                 attempt=self.attempt,
             )
         else:
-            _log.info("Connected to {target}", target=self._target())
+            _info("Connected to {target}", target=self._target())
         self.outageSince = None
         self.resetAtUptime = False
         minUptime = self.owner._setting("minUptime")
