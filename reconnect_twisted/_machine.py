@@ -27,7 +27,6 @@ connector or service the factory is used with. One link is the common case.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -170,7 +169,7 @@ class Hub:
         self.owner = owner
         self.busy = False
         self._delivering = False
-        self._queue: deque[tuple[Callable[..., object], tuple[Any, ...]]] | None = None
+        self._queue: list[tuple[Callable[..., object], tuple[Any, ...]]] | None = None
         self.primary = Machine(owner, self)
         self._extra: list[Machine] | None = None  # a pool's further links
         self._held: dict[int, tuple[IDelayedCall, list[Any]]] | None = None
@@ -197,7 +196,7 @@ class Hub:
         if self.busy:
             queue = self._queue
             if queue is None:
-                queue = self._queue = deque()
+                queue = self._queue = []
             queue.append((handler, args))
             return
         self.busy = True
@@ -205,10 +204,11 @@ class Hub:
             self._step(handler, args)
             queue = self._queue
             while queue:
-                handler, args = queue.popleft()
+                handler, args = queue.pop(0)
                 self._step(handler, args)
         finally:
             self.busy = False
+            self._queue = None  # (an idle factory holds no queue)
         if self._pending or self._waiters or self._closedWaiters:
             self._flush()
 
@@ -229,7 +229,7 @@ class Hub:
         """
         queue = self._queue
         if queue is None:
-            queue = self._queue = deque()
+            queue = self._queue = []
         mark = len(queue)
         wasBusy, self.busy = self.busy, True
         failure: Failure | None = None
@@ -243,6 +243,8 @@ class Hub:
             handlerArgs = (*handlerArgs, failure)
         queue.insert(mark, (handler, handlerArgs))
         held = self._held.pop(id(protocolOf), None) if self._held else None
+        if not self._held:
+            self._held = None
         if held is not None:
             call, events = held
             if call.active():
@@ -250,7 +252,7 @@ class Hub:
             for offset, event in enumerate(events, 1):
                 queue.insert(mark + offset, event)
         if not wasBusy:
-            handler, handlerArgs = queue.popleft()
+            handler, handlerArgs = queue.pop(0)
             self.run(handler, *handlerArgs)
         return failure
 
@@ -260,14 +262,12 @@ class Hub:
         ``protocol``'s connection is made (they follow that report), or, if
         it never is, until the next reactor turn.
         """
-        queue = self._queue
-        if not queue:
+        events, self._queue = self._queue, None
+        if not events:
             return
-        events = list(queue)
-        queue.clear()
         if protocol is None:
+            self._queue = events[1:]
             handler, args = events[0]
-            queue.extend(events[1:])
             self.run(handler, *args)
             return
         if self._held is None:
@@ -277,12 +277,16 @@ class Hub:
 
     def _release(self, key: int) -> None:
         held = self._held.pop(key, None) if self._held else None
+        if not self._held:
+            self._held = None
         if held is None:
             return
+        events = held[1]
         queue = self._queue
-        assert queue is not None
-        queue.extend(held[1])
-        handler, args = queue.popleft()
+        if queue is None:
+            queue = self._queue = []
+        queue.extend(events[1:])
+        handler, args = events[0]
         self.run(handler, *args)
 
     def _step(self, handler: Callable[..., object], args: tuple[Any, ...]) -> None:

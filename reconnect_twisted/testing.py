@@ -70,6 +70,15 @@ class FakeTransport(StringTransport):
         self._closeScheduled = True
         self._clock.callLater(0, self._onClose, Failure(reason))
 
+    def unregisterProducer(self) -> None:
+        """
+        Forget the producer, if any: a real transport accepts the call with
+        none registered (Autobahn makes it when dropping a connection), so
+        this one does too.
+        """
+        if self.producer is not None:
+            cast(Any, super()).unregisterProducer()
+
     def loseConnection(self) -> None:
         """Close cleanly: ``ConnectionDone`` on the next turn."""
         cast(Any, super()).loseConnection()
