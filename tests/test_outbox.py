@@ -36,10 +36,14 @@ class Peer:
     def __init__(self) -> None:
         self.sent: list[tuple[int, Any]] = []  # (connection number, item)
         self.unacked: list[tuple[Any, Deferred[Any]]] = []
-        self.connections: dict[int, int] = {}
+        self.connections: list[Any] = []  # (kept alive: ids are not reused)
 
     def deliver(self, protocol: Any, item: Any) -> Deferred[Any]:
-        number = self.connections.setdefault(id(protocol), len(self.connections) + 1)
+        if not any(known is protocol for known in self.connections):
+            self.connections.append(protocol)
+        number = next(
+            n for n, known in enumerate(self.connections, 1) if known is protocol
+        )
         self.sent.append((number, item))
         d: Deferred[Any] = Deferred()
         self.unacked.append((item, d))
