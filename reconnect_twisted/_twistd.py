@@ -20,23 +20,17 @@ from twisted.python import usage
 from ._service import ReconnectingService
 from ._status import ConnectionStatus
 from ._validate import peerText
-from .backoff import DecorrelatedBackoff, ExponentialBackoff, FixedBackoff, IBackoff
+from .twistd import ReconnectOptions, checkClientEndpoint
 
 __all__ = ["Options", "makeService"]
 
 _log = Logger(namespace="reconnect_twisted.twistd")
 
 
-def _positive(value: str) -> float:
-    number = float(value)
-    if not number >= 0 or number == float("inf"):
-        raise ValueError(f"must be a finite number >= 0, not {value!r}")
-    return number
-
-
-class Options(usage.Options):
+class Options(ReconnectOptions):
     """
-    Command-line options of ``twistd reconnect-demo``.
+    Command-line options of ``twistd reconnect-demo``: the standard
+    :class:`~reconnect_twisted.twistd.ReconnectOptions` plus the demo's own.
     """
 
     synopsis = "--connect ENDPOINT [options]"
@@ -45,68 +39,21 @@ class Options(usage.Options):
         "(LOGIN user password, then JOIN room) over any client endpoint "
         "description (tcp:, tls:, unix:), reconnecting by itself. Every state "
         "change is logged. The password is read from --credentials FILE "
-        "(one line 'user:password') and never logged."
+        "(one line 'user:password') and never logged. --status-port serves "
+        "the live status page (127.0.0.1 only unless a full endpoint "
+        "description is given)."
     )
     optParameters = [
         ["connect", "c", None, "Client endpoint description, e.g. tcp:127.0.0.1:8765."],
         ["user", "u", "demo", "Account to log in as (when no --credentials)."],
         ["credentials", None, None, "File with one line 'user:password'."],
         ["room", "r", None, "Room to join after logging in (a 2-step handshake)."],
-        [
-            "backoff",
-            "b",
-            "exponential",
-            "Schedule: fixed, exponential or decorrelated.",
-        ],
-        ["interval", None, 3.0, "fixed: seconds between attempts.", _positive],
-        [
-            "initial-delay",
-            None,
-            2.0,
-            "exponential/decorrelated: first delay.",
-            _positive,
-        ],
-        ["max-delay", None, 60.0, "exponential/decorrelated: the cap.", _positive],
-        ["jitter", None, 0.8, "exponential: jitter fraction in [0, 1].", _positive],
-        ["connect-timeout", None, 30.0, "Seconds per transport attempt.", _positive],
-        [
-            "handshake-timeout",
-            None,
-            30.0,
-            "Seconds for the login handshake.",
-            _positive,
-        ],
-        [
-            "alert-after",
-            None,
-            60.0,
-            "Seconds of outage before a critical alert.",
-            _positive,
-        ],
-    ]
-    optFlags = [
-        ["no-network-monitor", None, "Do not watch the OS's network state."],
     ]
 
     def postOptions(self) -> None:
         """Check the options together; read the credentials file."""
-        if not self["connect"]:
-            raise usage.UsageError("--connect ENDPOINT is required")
-        if self["backoff"] not in ("fixed", "exponential", "decorrelated"):
-            raise usage.UsageError(
-                f"--backoff must be fixed, exponential or decorrelated, "
-                f"not {self['backoff']!r}"
-            )
-        if self["jitter"] > 1:
-            raise usage.UsageError("--jitter must be in [0, 1]")
-        if self["backoff"] != "fixed":
-            if self["initial-delay"] <= 0:
-                raise usage.UsageError(
-                    "--initial-delay must be > 0 for an exponential or "
-                    "decorrelated backoff (0 would retry with no wait)"
-                )
-            if self["max-delay"] < self["initial-delay"]:
-                raise usage.UsageError("--max-delay must be >= --initial-delay")
+        self["connect"] = checkClientEndpoint(self["connect"])
+        super().postOptions()
         self["password"] = ""
         if self["credentials"]:
             try:
@@ -117,16 +64,6 @@ class Options(usage.Options):
             if not sep or not user:
                 raise usage.UsageError("--credentials: expected one line user:password")
             self["user"], self["password"] = user, password
-
-    def backoff(self) -> IBackoff:
-        """The schedule the options describe."""
-        if self["backoff"] == "fixed":
-            return FixedBackoff(self["interval"])
-        if self["backoff"] == "decorrelated":
-            return DecorrelatedBackoff(self["initial-delay"], self["max-delay"])
-        return ExponentialBackoff(
-            self["initial-delay"], 2.0, self["max-delay"], self["jitter"]
-        )
 
 
 def _logStatus(status: ConnectionStatus) -> None:
@@ -179,21 +116,18 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     from ._demo.client import DemoClientFactory
-    from .network import defaultNetworkMonitor
 
-    monitor: Any = None if options["no-network-monitor"] else defaultNetworkMonitor()
     factory = DemoClientFactory(
         options["user"],
         options["password"],
         options["room"],
-        backoff=options.backoff(),
-        networkMonitor=monitor,
-        connectTimeout=options["connect-timeout"],
-        handshakeTimeout=options["handshake-timeout"],
-        alertAfter=options["alert-after"],
+        **options.factoryConfiguration(),
     )
     factory.addStatusObserver(_logStatus)
     endpoint = clientFromString(reactor, options["connect"])
     top = _GracefulService()
     cast(Any, top).addService(ReconnectingService(endpoint, factory))
+    status = options.statusService({options["connect"]: factory})
+    if status is not None:
+        cast(Any, top).addService(status)
     return top
