@@ -484,6 +484,7 @@ tr[data-state=stopped] td[data-field=state],
 tr[data-state=offline] td[data-field=state] { color: #c5221f; }
 td[data-field=failure] { font-family: monospace; max-width: 30em;
   overflow-wrap: anywhere; }
+.controls, td[data-field=since], td[data-field=next] { white-space: nowrap; }
 .controls button { display: none; }
 body.controls-on tr:not([data-state=stopped]) button[data-action=reconnect],
 body.controls-on tr:not([data-state=stopped]) button[data-action=giveup],

@@ -194,3 +194,39 @@ class TwistdUsageErrorTests(SynchronousTestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         for option in ("--status-port", "--status-token-file", "--alert-after"):
             self.assertIn(option, out.stdout)
+
+
+class DocsExampleTests(SynchronousTestCase):
+    def test_pluginExample(self) -> None:
+        """When the docs' options example is parsed and built, it has both services."""
+        import importlib.util
+
+        from reconnect_twisted import ReconnectingService
+
+        path = (
+            Path(__file__).parent.parent / "docs" / "examples" / "myclient_options.py"
+        )
+        spec = importlib.util.spec_from_file_location("myclient_options", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        with self.assertRaises(usage.UsageError):
+            module.Options().parseOptions(["--connect", "bogus:xx"])
+        options = module.Options()
+        options.parseOptions(
+            [
+                "--connect=tcp:127.0.0.1:7000",
+                "--backoff=fixed",
+                "--interval=3",
+                "--status-port=0",
+                "--no-network-monitor",
+            ]
+        )
+        top = module.makeService(options)
+        services = list(top)
+        self.assertIsInstance(services[0], ReconnectingService)
+        self.assertIsInstance(services[0].factory.backoff, FixedBackoff)
+        self.assertEqual(
+            services[1].resource.snapshot()["factories"][0]["name"], "feed"
+        )
+        self.assertEqual(len(services), 2)
