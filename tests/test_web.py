@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import pytest_twisted
 from twisted.internet import error
 from twisted.internet.address import IPv4Address
@@ -259,6 +260,7 @@ class StatusResourceTests(SynchronousTestCase):
         self.assertEqual(len(self.resource.snapshot()["factories"]), 1)
 
 
+@pytest.mark.filterwarnings("ignore:Using readBody:DeprecationWarning")
 @pytest_twisted.ensureDeferred
 async def test_overLoopback() -> None:
     """When served on 127.0.0.1, a real client gets the page, the JSON and a 403."""
