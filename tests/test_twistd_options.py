@@ -132,7 +132,11 @@ class ReconnectOptionsTests(SynchronousTestCase):
 
     def test_tokenFile(self) -> None:
         """When --status-token-file holds a token, it is read; short: refused."""
-        path = Path(self.mktemp())
+        import tempfile
+
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        path = Path(folder.name) / "token"
         path.write_text("s3cret-token-0123456789\n")
         options = parse(
             ["-c", "tcp:h:1", "--status-port", "0", "--status-token-file", str(path)]
