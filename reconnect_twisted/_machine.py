@@ -26,6 +26,7 @@ connector or service the factory is used with. One link is the common case.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -400,16 +401,7 @@ class Hub:
         source = changed if changed is not None else best
         status = source.status
         if status.state is not best.state:
-            status = ConnectionStatus(
-                state=best.state,
-                attempt=status.attempt,
-                nextAttemptAt=status.nextAttemptAt,
-                since=best.since,
-                lastFailure=status.lastFailure,
-                stopReason=status.stopReason,
-                networkUp=status.networkUp,
-                server=status.server,
-            )
+            status = dataclasses.replace(status, state=best.state, since=best.since)
         return status
 
     def notify(self, changed: Machine) -> None:
@@ -709,7 +701,6 @@ class Machine:
         "probe",
         "protocol",
         "reportedReason",
-        "resetAtUptime",
         "since",
         "state",
         "stopReason",
@@ -735,7 +726,6 @@ class Machine:
         self.reportedReason: Failure | None = None  # seen before retry() is called
         self.dropping = False  # cancelling an attempt: its report is ours
         self.attemptAfterClose = False
-        self.resetAtUptime = False
         self.probe: tuple[Iterator[float] | None, int] | None = None
         self.outageSince: float | None = None
         self.alertedSince: float | None = None
@@ -1233,7 +1223,6 @@ class Machine:
         else:
             _info("Connected to {target}", target=self._target())
         self.outageSince = None
-        self.resetAtUptime = False
         minUptime = self.owner._setting("minUptime")
         if minUptime:
             self._call("uptime", minUptime, self._stayedUp)
@@ -1245,7 +1234,6 @@ class Machine:
         if self.state is not S.CONNECTED:
             return
         self._cancel("alert")  # not needed until the next outage
-        self.resetAtUptime = False
         self.resetSchedule()
         self.notify()
 
@@ -1254,7 +1242,6 @@ class Machine:
     def _failed(self, reason: Failure, connectionLost: bool = False) -> None:
         """An attempt failed or a connection ended: decide what follows."""
         self.lastFailure = reason
-        self.resetAtUptime = False
         self.attempt += 1
         if self.stopRequested is not None:
             # stopTrying() before or during this connection: no retry.
@@ -1373,7 +1360,6 @@ class Machine:
         self._cancel("retry", "connectTimeout", "uptime", "alert", "handshakeTimeout")
         self.stopRequested = None
         self.attemptAfterClose = False
-        self.resetAtUptime = False
         self.probe = None
         outage = self.outageSince
         self.outageSince = None
@@ -1517,9 +1503,9 @@ class Machine:
         )
         if young and self.owner._setting("minUptime"):
             # RCF code resets in buildProtocol/connectionMade: take it as
-            # "reset once this connection has proved itself" (the minUptime
-            # mark), so a server that accepts and drops is still backed off.
-            self.resetAtUptime = True
+            # "reset once this connection has proved itself", which the
+            # minUptime mark does anyway (_stayedUp), so a server that
+            # accepts and drops is still backed off.
             return
         self.resetSchedule()
         self.notify()

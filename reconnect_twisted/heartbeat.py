@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ._errors import HeartbeatTimeout
+from ._machine import abortTransport
 
 __all__ = ["HeartbeatMixin"]
 
@@ -85,14 +86,7 @@ class HeartbeatMixin:
         _log.warn("Heartbeat: {error}; aborting the connection", error=str(error))
         self._heartbeatTimedOut = True
         self._substituteLostReason(error)
-        transport: Any = getattr(self, "transport", None)
-        if transport is None:
-            return
-        abort = getattr(transport, "abortConnection", None)
-        if abort is not None:
-            abort()
-        else:
-            transport.loseConnection()
+        abortTransport(self)
 
     # -- control -------------------------------------------------------------
 
