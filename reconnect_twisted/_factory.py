@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ._errors import Kicked, RetryLater
-from ._machine import MAX_DELAY_CEILING, Hub, Machine
+from ._machine import MAX_DELAY_CEILING, Hub, LostHook, Machine, MadeHook
 from ._status import ConnectionState, ConnectionStatus
 from ._text import peerText
 from ._validate import (
@@ -579,25 +579,26 @@ class ReconnectingFactory(ReconnectingClientFactory):
         if protocol is None:
             hub.run(hub.noProtocol)
             return
+        # Instance attributes that shadow the class's methods once: the object
+        # stays the application's own, and the machine hears of the loss
+        # however clientConnectionLost is overridden. Set with setattr, never
+        # through vars() (which would give the instance a dict of its own),
+        # as two small slotted callables: an idle connection pays ~50 bytes
+        # for its connectionLost hook (see bench/memory.py).
+        made = getattr(protocol, "makeConnection", None)
+        if not (
+            type(made) is MadeHook
+            or getattr(made, "__self__", None) is protocol
+        ):
+            return  # the application's own instance attribute
         try:
-            attributes = vars(protocol)
-        except TypeError:  # __slots__ protocols have no __dict__
+            protocol.makeConnection = MadeHook(hub, link, protocol)  # type: ignore[method-assign]
+            protocol.connectionLost = LostHook(hub, protocol)  # type: ignore[method-assign]
+        except AttributeError:  # __slots__ protocols have no __dict__
             _log.error(
                 "Cannot track {protocol}: it has no __dict__",
                 protocol=type(protocol).__name__,
             )
-            return
-        # Instance attributes that shadow the class's methods once: the object
-        # stays the application's own, and the machine hears of the loss
-        # however clientConnectionLost is overridden. (partial objects: an
-        # idle connection pays a few dozen bytes for them.)
-        made = attributes.get("makeConnection")
-        if made is not None and not (
-            isinstance(made, functools.partial) and made.func == hub.madeHook
-        ):
-            return  # the application's own instance attribute
-        attributes["makeConnection"] = functools.partial(hub.madeHook, link, protocol)
-        attributes["connectionLost"] = functools.partial(hub.lostHook, protocol)
 
     @_trackBuild
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:

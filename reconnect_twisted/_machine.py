@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.error import ConnectError, ConnectionLost
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
@@ -107,6 +108,40 @@ _AGGREGATE_ORDER = (
     S.IDLE,
     S.STOPPED,
 )
+
+
+class MadeHook:
+    """
+    Set as a new protocol's ``makeConnection`` instance attribute: calls
+    ``hub.madeHook(link, protocol, transport)`` (which removes it).
+    """
+
+    __slots__ = ("hub", "link", "protocol")
+
+    def __init__(self, hub: Hub, link: Machine | None, protocol: Any) -> None:
+        self.hub = hub
+        self.link = link
+        self.protocol = protocol
+
+    def __call__(self, transport: Any) -> None:
+        self.hub.madeHook(self.link, self.protocol, transport)
+
+
+class LostHook:
+    """
+    Set as a tracked protocol's ``connectionLost`` instance attribute: calls
+    ``hub.lostHook(protocol, reason)`` (which removes it). Slotted: every idle
+    connection holds one.
+    """
+
+    __slots__ = ("hub", "protocol")
+
+    def __init__(self, hub: Hub, protocol: Any) -> None:
+        self.hub = hub
+        self.protocol = protocol
+
+    def __call__(self, reason: Failure = connectionDone) -> None:
+        self.hub.lostHook(self.protocol, reason)
 
 
 class Driver(Protocol):
@@ -542,7 +577,7 @@ class Hub:
         ``makeConnection`` (and so ``connectionMade``), then report it, ahead
         of whatever ``connectionMade`` called.
         """
-        del vars(protocol)["makeConnection"]
+        del protocol.makeConnection  # the class's own again
         if link is None:
             link = self.linkOfProtocol(protocol, transport)
         self.calloutThen(
@@ -559,7 +594,7 @@ class Hub:
         ``connectionLost``, then report the loss, ahead of whatever
         ``connectionLost`` called.
         """
-        del vars(protocol)["connectionLost"]
+        del protocol.connectionLost  # the class's own again
         self.calloutThen(
             protocol.connectionLost, (reason,), self._lost, (protocol, reason)
         )
