@@ -92,17 +92,21 @@ def _setting(name: str, doc: str) -> property:
     check = _SETTINGS[name][1]
 
     def get(self: ReconnectingFactory) -> Any:
-        value = self.__dict__.get(key, _UNSET)
-        if value is _UNSET:  # (no exception: the default is the common case)
+        value = getattr(self, key)  # (the class holds _UNSET: no exception)
+        if value is _UNSET:
             return type(self)._settingDefaults[name]
         return value
 
     def put(self: ReconnectingFactory, value: Any) -> None:
         value = check(value)
         if value == type(self)._settingDefaults[name]:
-            self.__dict__.pop(key, None)  # an idle factory stays small
+            # An idle factory stays small. (Only an attribute it has: CPython
+            # adds the name of any attribute deleted to the class's shared
+            # instance keys, and every later instance pays 8 bytes for it.)
+            if getattr(self, key) is not _UNSET:
+                delattr(self, key)
         else:
-            self.__dict__[key] = value
+            setattr(self, key, value)
 
     return property(get, put, doc=doc)
 
@@ -334,6 +338,15 @@ class ReconnectingFactory(ReconnectingClientFactory):
     rng: random.Random = SHARED_RNG
     noisy = False
 
+    # Per-factory state, read as attributes with these class defaults and
+    # never through ``self.__dict__`` (which would give every factory a dict
+    # object of its own: see bench/memory.py).
+    _hubInstance: Hub | None = None
+    _handshakeHook: Callable[[Any], Any] | None = None
+    _policy: IReconnectPolicy | None = None
+    _defaultBackoff: ExponentialBackoff | None = None
+    _rcfBackoffCache: tuple[tuple[Any, ...], IBackoff] | None = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         build = cls.__dict__.get("buildProtocol")
@@ -448,7 +461,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
     def _setting(self, name: str) -> Any:
         """A checked setting, for the machine (the property's value)."""
-        value = self.__dict__.get(_SETTING_KEYS[name], _UNSET)
+        value = getattr(self, _SETTING_KEYS[name])
         if value is _UNSET:
             return type(self)._settingDefaults[name]
         return value
@@ -458,9 +471,9 @@ class ReconnectingFactory(ReconnectingClientFactory):
     @property
     def _hub(self) -> Hub:
         # Created lazily: subclasses written for RCF may not call __init__.
-        hub: Hub | None = self.__dict__.get("_hubInstance")
+        hub = self._hubInstance
         if hub is None:
-            hub = self.__dict__["_hubInstance"] = Hub(self)
+            hub = self._hubInstance = Hub(self)
         return hub
 
     @property
@@ -487,11 +500,11 @@ class ReconnectingFactory(ReconnectingClientFactory):
             return self.backoff
         if any(self._overrides(name) for name in _TUNING):
             return self._rcfBackoff()
-        if "rng" not in self.__dict__:
+        if self.rng is SHARED_RNG:
             return _DEFAULT_BACKOFF
-        default: ExponentialBackoff | None = self.__dict__.get("_defaultBackoff")
+        default = self._defaultBackoff
         if default is None:  # the caller's rng, for reproducible schedules
-            default = self.__dict__["_defaultBackoff"] = ExponentialBackoff(
+            default = self._defaultBackoff = ExponentialBackoff(
                 rng=self.rng
             )
         return default
@@ -505,9 +518,9 @@ class ReconnectingFactory(ReconnectingClientFactory):
         ``initialDelay <= 0`` uses ``minDelay``).
         """
         values = tuple(getattr(self, name) for name in _TUNING)
-        cached = self.__dict__.get("_rcfBackoffCache")
+        cached = self._rcfBackoffCache
         if cached is not None and cached[0] == values:
-            return cast(IBackoff, cached[1])
+            return cached[1]
         used: dict[str, float] = {}
         for name, value, default in zip(_TUNING, values, _RCF_DEFAULTS, strict=True):
             if value is None and name == "jitter":
@@ -544,7 +557,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
             jitter=jitter,
             rng=self.rng,
         )
-        self.__dict__["_rcfBackoffCache"] = (values, backoff)
+        self._rcfBackoffCache = (values, backoff)
         return backoff
 
     def _reportOnce(self, key: str, message: str) -> None:
@@ -657,7 +670,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
     def _startHandshake(self, protocol: Any) -> Deferred[Any] | None:
         """Start the handshake; ``None`` when there is none at all."""
-        hook = self.__dict__.get("_handshakeHook")
+        hook = self._handshakeHook
         if type(self).handshake is ReconnectingFactory.handshake:
             if hook is None:
                 return None
@@ -676,7 +689,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
         The default runs the ``handshake=`` argument, or succeeds at once.
         """
-        hook = self.__dict__.get("_handshakeHook")
+        hook = self._handshakeHook
         if hook is None:
             return None
         return hook(protocol)  # type: ignore[no-any-return]
@@ -687,16 +700,16 @@ class ReconnectingFactory(ReconnectingClientFactory):
         default asks the ``policy=`` argument or ``policy`` attribute
         (``DefaultPolicy`` when neither is set).
         """
-        policy = self.__dict__.get("_policy")
+        policy = self._policy
         if policy is None:
             policy = self.policy
             if policy is not None and not IReconnectPolicy.providedBy(policy):
-                policy = self.__dict__["_policy"] = asPolicy(policy)
+                policy = self._policy = asPolicy(policy)
         if policy is None:
             if self.maxRetryLater == _DEFAULT_POLICY.maxRetryLater:
                 policy = _DEFAULT_POLICY
             else:
-                policy = self.__dict__["_policy"] = DefaultPolicy(self.maxRetryLater)
+                policy = self._policy = DefaultPolicy(self.maxRetryLater)
         decision: Decision = policy.decide(failure, status)
         return decision
 
@@ -708,7 +721,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         """
         if type(self).decide is not ReconnectingFactory.decide:
             return None
-        policy = self.__dict__.get("_policy")
+        policy = self._policy
         if policy is None and self.policy is None:
             if self.maxRetryLater == _DEFAULT_POLICY.maxRetryLater:
                 return _DEFAULT_POLICY
@@ -984,6 +997,12 @@ class ReconnectingFactory(ReconnectingClientFactory):
         for key in ("_hubInstance", "_defaultBackoff", "_rcfBackoffCache"):
             state.pop(key, None)
         return state
+
+
+# An unset setting reads as _UNSET from the class (see _setting()).
+for _key in _SETTING_KEYS.values():
+    setattr(ReconnectingFactory, _key, _UNSET)
+del _key
 
 
 def _stopTrying(link: Machine) -> None:
