@@ -30,6 +30,16 @@ def _positive(value: str) -> float:
     return number
 
 
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535: {value!r}")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
     from ._demo.run import describeScenarios
 
@@ -54,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         default=1.0,
         metavar="X",
-        help="time scale (2 plays twice as fast; default 1: about 20 seconds)",
+        help="time scale (2 plays twice as fast; default 1: about 30 seconds)",
     )
     demo.add_argument(
         "--scenario",
@@ -72,6 +82,21 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         metavar="SECONDS",
         help="watchdog: give up (exit 3) after this long (default: from --speed)",
+    )
+    demo.add_argument(
+        "--status-port",
+        type=_port,
+        metavar="PORT",
+        help="also serve the live status page (with its Reconnect now / Give "
+        "up / Resume buttons) on 127.0.0.1:PORT (0: any free port); the "
+        "address and control token are printed once",
+    )
+    demo.add_argument(
+        "--network-monitor",
+        choices=("auto", "manual"),
+        default="auto",
+        help="scenario H's monitor: auto (netlink in a private network "
+        "namespace when root, else manual; default) or manual",
     )
     demo.add_argument(
         "--verbose",
@@ -134,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         asJSON=options.json,
         timeout=options.timeout,
         verbose=options.verbose,
+        statusPort=options.status_port,
+        manualNetwork=options.network_monitor == "manual",
     )
 
 

@@ -87,7 +87,7 @@ class DemoEndToEndTests(SynchronousTestCase):
         summary = self.events[-1]
         self.assertEqual(summary["event"], "summary")
         self.assertIs(summary["ok"], True)
-        self.assertEqual((summary["passed"], summary["total"]), (7, 7))
+        self.assertEqual((summary["passed"], summary["total"]), (9, 9))
 
     def test_everyEventIsJSON(self) -> None:
         """When --json is given, every line is an event with the documented keys."""
@@ -96,7 +96,7 @@ class DemoEndToEndTests(SynchronousTestCase):
         for event in self.events:
             self.assertLessEqual(keys, set(event))
         starts = [e["scenario"] for e in self.events if e["event"] == "scenario-start"]
-        self.assertEqual(starts, list("ABCDEFG"))
+        self.assertEqual(starts, list("ABCDEFGHI"))
 
     def test_G_heartbeatDetectsHang(self) -> None:
         """
@@ -120,6 +120,65 @@ class DemoEndToEndTests(SynchronousTestCase):
             events[waiting]["reason"].startswith("HeartbeatTimeout: "),
             events[waiting],
         )
+
+    def test_H_networkChange(self) -> None:
+        """
+        When the client is WAITING with its next attempt 30 s away and the
+        network goes down and comes back, it is OFFLINE, then CONNECTED
+        within a second of the network's return, long before the scheduled
+        attempt; as root the monitor is netlink in a private namespace,
+        which is gone afterwards.
+        """
+        end = self.ended("H")
+        events = scenarioEvents(self.events, "H")
+        assertNetworkChange(self, events)
+        [network] = [
+            e["action"] for e in events if e.get("action", "").startswith("network: ")
+        ]
+        if os.geteuid() == 0 and sys.platform.startswith("linux"):
+            self.assertIn("netlink monitor in private network namespace", network)
+            name = network.split()[-1]
+            self.assertFalse(os.path.exists(f"/run/netns/{name}"))
+        self.assertIn(network[len("network: ") :], end["observed"])
+
+    def test_I_dependencyChain(self) -> None:
+        """
+        When A, B, C, D start in the wrong order, every link keeps trying
+        until the chain is up; a message goes A to D and back; C's restart
+        drops B->C (which comes back by itself) and replaces C->D, while
+        A->B stays CONNECTED; a last message arrives end to end.
+        """
+        end = self.ended("I")
+        events = scenarioEvents(self.events, "I")
+        actions = [e["action"] for e in events if e["event"] == "action"]
+        starts = [a.split()[1] for a in actions if a.startswith("service ")]
+        self.assertEqual(starts, ["B", "C", "D", "C"])
+        ab = states(events, "A->B")
+        self.assertIn("WAITING", ab[: ab.index("CONNECTED")])
+        self.assertEqual(ab[ab.index("CONNECTED") :][-1], "STOPPED")
+        self.assertNotIn("WAITING", ab[ab.index("CONNECTED") :])
+        rejected = [
+            e for e in events if e.get("client") == "A->B" and e["state"] == "WAITING"
+        ]
+        self.assertIn("upstream not ready", rejected[-1]["reason"])
+        stopped = next(
+            i
+            for i, e in enumerate(events)
+            if e.get("action") == "service C stops for an upgrade"
+        )
+        bcAfter = states(events[stopped:], "B->C")
+        self.assertEqual(bcAfter[0], "WAITING")
+        self.assertIn("CONNECTED", bcAfter)
+        chains = [a for a in actions if a.startswith("chain: ")]
+        self.assertEqual(
+            chains[0], "chain: A->B CONNECTED | B->C CONNECTED | C->D CONNECTED"
+        )
+        self.assertEqual(chains[-1], chains[0])
+        received = [a for a in actions if a.startswith("A receives: ")]
+        self.assertEqual(len(received), 2)
+        for line in received:
+            self.assertTrue(line.endswith(" A>B>C>D"), line)
+        self.assertIn("A->B stayed CONNECTED", end["observed"])
 
     def test_A_clientBeforeServer(self) -> None:
         """
@@ -224,8 +283,77 @@ class DemoEndToEndTests(SynchronousTestCase):
         self.assertIn("reconnect_twisted", self.result.stderr)  # logs were on
 
 
+def assertNetworkChange(
+    test: SynchronousTestCase, events: list[dict[str, Any]]
+) -> None:
+    """Scenario H's client went WAITING (30 s), OFFLINE, then CONNECTED at once."""
+    seen = states(events)
+    waiting = next(e for e in events if e["state"] == "WAITING")
+    test.assertGreater(waiting["nextDelay"], 29.0)
+    offline = seen.index("OFFLINE")
+    test.assertEqual(seen[offline - 1], "WAITING")
+    test.assertEqual(seen[-2:], ["CONNECTED", "STOPPED"])
+    test.assertEqual(seen[offline:].count("CONNECTING"), 1)
+    back = next(e for e in events if e.get("action") == "network comes back")
+    connected = next(e for e in events if e["state"] == "CONNECTED")
+    test.assertLess(connected["t"] - back["t"], 1.0)
+
+
 class DemoOptionsTests(SynchronousTestCase):
     """The demo's options, each in a short subprocess."""
+
+    def test_manualNetworkMonitor(self) -> None:
+        """
+        When --network-monitor manual is given, scenario H says so and ends
+        as it does with the netlink monitor.
+        """
+        result, _ = runDemo(
+            "--speed", "20", "--json", "--scenario", "H",
+            "--network-monitor", "manual", timeout=30,
+        )  # fmt: skip
+        self.assertEqual(result.returncode, 0, result.stderr)
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        self.assertIn(
+            {"action": "network: manual monitor (--network-monitor manual)"},
+            [{"action": e.get("action")} for e in events],
+        )
+        assertNetworkChange(self, scenarioEvents(events, "H"))
+
+    def test_statusPage(self) -> None:
+        """
+        When --status-port 0 is given, the page's address and token are
+        printed once, first, on 127.0.0.1; the page lists the scenario's
+        client while it plays.
+        """
+        import urllib.request
+
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "reconnect_twisted", "demo", "--json",
+             "--status-port", "0", "--scenario", "C", "--timeout", "30"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            first = json.loads(process.stdout.readline())
+            self.assertEqual(first["event"], "status-page")
+            self.assertTrue(first["url"].startswith("http://127.0.0.1:"), first)
+            self.assertIn(f"#token={first['token']}", first["message"])
+            with urllib.request.urlopen(first["url"] + "status.json", timeout=10) as r:
+                page = json.loads(r.read())
+            self.assertEqual([f["name"] for f in page["factories"]], ["C: client"])
+            rest, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=10)
+        self.assertEqual(process.returncode, 0, err)
+        self.assertNotIn(first["token"], rest)
+        self.assertNotIn(first["token"], err)
 
     def test_textOutputWithoutTTY(self) -> None:
         """

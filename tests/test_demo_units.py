@@ -7,17 +7,27 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from reconnect_twisted import ConnectionState, ConnectionStatus, FixedBackoff
 from reconnect_twisted.__main__ import main
+from reconnect_twisted._demo import network as network_module
+from reconnect_twisted._demo.chain import (
+    ChainClientFactory,
+    ChainService,
+    Front,
+    _ChainServerFactory,
+)
 from reconnect_twisted._demo.chat import ChatClientFactory, formatMessage, statusText
 from reconnect_twisted._demo.client import DemoClientFactory
-from reconnect_twisted._demo.run import defaultTimeout, parseScenarios
+from reconnect_twisted._demo.network import ManualNetwork, openNetwork
+from reconnect_twisted._demo.run import StatusPage, defaultTimeout, parseScenarios
 from reconnect_twisted._demo.scenarios import PASSWORD, SCENARIOS, expectedDuration
 from reconnect_twisted._demo.server import (
     SAME_ACCOUNT,
@@ -25,7 +35,7 @@ from reconnect_twisted._demo.server import (
     LoginServerProtocol,
 )
 from reconnect_twisted._demo.timeline import Outcome, Timeline
-from reconnect_twisted.testing import connectFake
+from reconnect_twisted.testing import FakeConnector, connectFake
 
 S = ConnectionState
 ADDRESS = IPv4Address("TCP", "127.0.0.1", 1)
@@ -297,6 +307,203 @@ class TimelineTests(SynchronousTestCase):
             self.assertIn("FAIL", out.getvalue())
 
 
+class ChainTests(SynchronousTestCase):
+    """Scenario I's services and links, on fake transports."""
+
+    def link(
+        self, clock: Clock, received: list[str]
+    ) -> tuple[ChainClientFactory, FakeConnector]:
+        factory = ChainClientFactory(
+            "A", received.append, interval=1.0, clock=clock, alertAfter=None
+        )
+        return factory, connectFake(factory, clock)
+
+    def test_helloWelcome(self) -> None:
+        """
+        When the upstream service answers WELCOME, the link is CONNECTED and
+        its connection is the one messages go through; ACK lines from
+        upstream go to the owner.
+        """
+        clock = Clock()
+        received: list[str] = []
+        factory, connector = self.link(clock, received)
+        protocol = connector.succeed()
+        self.assertEqual(protocol.transport.value(), b"HELLO A\r\n")
+        self.assertIsNone(factory.connection())
+        protocol.dataReceived(b"WELCOME B\r\nACK 1 A>B\r\nNACK 2 B\r\n")
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.assertIs(factory.connection(), protocol)
+        self.assertEqual(received, ["ACK 1 A>B", "NACK 2 B"])
+        protocol.transport.loseConnection()
+        clock.advance(0)
+        self.assertIsNone(factory.connection())
+        self.assertEqual(factory.status.state, S.WAITING)
+        factory.stopTrying()
+
+    def test_upstreamNotReady(self) -> None:
+        """
+        When the upstream service is not ready (ERR upstream-down), the
+        handshake fails with a retryable rejection and the link retries.
+        """
+        clock = Clock()
+        factory, connector = self.link(clock, [])
+        connector.succeed().dataReceived(b"ERR upstream-down\r\n")
+        clock.advance(0)
+        status = factory.status
+        self.assertEqual((status.state, status.attempt), (S.WAITING, 1))
+        assert status.lastFailure is not None
+        self.assertIn("upstream not ready", str(status.lastFailure.value))
+        clock.advance(1.0)
+        self.assertEqual(connector.attempts, 2)
+        factory.stopTrying()
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def session(self, service: ChainService) -> tuple[Any, StringTransport]:
+        protocol = _ChainServerFactory(service).buildProtocol(ADDRESS)
+        assert protocol is not None
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+    def test_endOfChain(self) -> None:
+        """
+        When the last service gets HELLO it welcomes at once; a MSG is
+        delivered and acknowledged with the path it took.
+        """
+        service = ChainService(Clock(), "D")
+        protocol, transport = self.session(service)
+        protocol.dataReceived(b"HELLO C\r\nMSG 7 A>B>C\r\nPING\r\n")
+        self.assertEqual(
+            lines(transport), ["WELCOME D", "ACK 7 A>B>C>D", "ERR unknown-command"]
+        )
+        self.assertEqual(service.delivered, [("7", "A>B>C>D")])
+
+    def test_relayWithoutUpstream(self) -> None:
+        """
+        When a relay's upstream link is not CONNECTED, it refuses HELLO
+        (upstream-down) and answers a MSG with NACK naming itself.
+        """
+        upstream = ChainClientFactory("B", print, 1.0, clock=Clock())
+        service = ChainService(Clock(), "B", lambda service: upstream)
+        service.upstream = upstream
+        protocol, transport = self.session(service)
+        protocol.dataReceived(b"HELLO A\r\nMSG 3 A\r\n")
+        self.assertEqual(lines(transport), ["ERR upstream-down", "NACK 3 B"])
+        self.assertFalse(service.ready())
+
+    def test_relayForwardsBothWays(self) -> None:
+        """
+        When a relay's upstream is CONNECTED, a MSG goes upstream with the
+        relay's name added, and a reply from upstream goes to every session.
+        """
+        clock = Clock()
+        service = ChainService(clock, "B", lambda service: upstream)
+        upstream = ChainClientFactory("B", service.relayDown, 1.0, clock=clock)
+        service.upstream = upstream
+        link = connectFake(upstream, clock).succeed()
+        link.dataReceived(b"WELCOME C\r\n")
+        link.transport.clear()
+        self.assertTrue(service.ready())
+        protocol, transport = self.session(service)
+        protocol.dataReceived(b"HELLO A\r\nMSG 4 A\r\n")
+        self.assertEqual(link.transport.value(), b"MSG 4 A>B\r\n")
+        link.dataReceived(b"ACK 4 A>B>C>D\r\n")
+        self.assertEqual(lines(transport), ["WELCOME B", "ACK 4 A>B>C>D"])
+        self.assertEqual((service.accepted, service.welcomed), (1, 1))
+        upstream.stopTrying()
+
+    def test_frontNeedsConnection(self) -> None:
+        """
+        When A is not connected, it sends nothing; connected, each message
+        gets the next id and its reply fires the Deferred.
+        """
+        clock = Clock()
+        front = Front()
+        self.assertIsNone(front.send())
+        front.client = ChainClientFactory("A", front.received, 1.0, clock=clock)
+        link = connectFake(front.client, clock).succeed()
+        link.dataReceived(b"WELCOME B\r\n")
+        link.transport.clear()
+        sent = front.send()
+        assert sent is not None
+        ident, reply = sent
+        self.assertEqual((ident, link.transport.value()), ("1", b"MSG 1 A\r\n"))
+        seen: list[str] = []
+        reply.addCallback(seen.append)
+        link.dataReceived(b"ACK 1 A>B>C>D\r\n")
+        self.assertEqual(seen, ["ACK 1 A>B>C>D"])
+        self.assertEqual(front.replies, {"1": "ACK 1 A>B>C>D"})
+        front.client.stopTrying()
+
+
+class DemoNetworkTests(SynchronousTestCase):
+    """Scenario H's network: the manual stand-in and the choice."""
+
+    def test_manualDownUp(self) -> None:
+        """When the manual network goes down and up, its monitor says so."""
+        network = ManualNetwork("test")
+        seen: list[bool | None] = []
+        network.monitor.addObserver(seen.append)
+        self.assertTrue(network.down().called)
+        self.assertTrue(network.up().called)
+        self.assertEqual(seen, [False, True])
+        self.assertEqual(network.description, "manual monitor (test)")
+        self.assertTrue(network.close().called)
+
+    def openNetwork(self, **kwargs: Any) -> Any:
+        d = ensureDeferred(openNetwork(Clock(), self.fail, **kwargs))
+        return self.successResultOf(d)
+
+    def test_manualWhenAsked(self) -> None:
+        """When the manual monitor is asked for, no namespace is tried."""
+        self.patch(network_module, "whyNoNamespace", self.fail)
+        network = self.openNetwork(manual=True)
+        self.assertEqual(
+            network.description, "manual monitor (--network-monitor manual)"
+        )
+
+    def test_manualWithoutPermission(self) -> None:
+        """When the process may not make a namespace, the manual monitor says why."""
+        self.patch(network_module, "whyNoNamespace", lambda: "not root")
+        network = self.openNetwork()
+        self.assertIsInstance(network, ManualNetwork)
+        self.assertEqual(network.description, "manual monitor (not root)")
+
+    def test_whyNoNamespace(self) -> None:
+        """When not root on Linux, the reason says so."""
+        self.patch(network_module.os, "geteuid", lambda: 1000)
+        self.patch(network_module.sys, "platform", "linux")
+        self.assertEqual(
+            network_module.whyNoNamespace(), "not root: no private network namespace"
+        )
+        self.patch(network_module.sys, "platform", "darwin")
+        self.assertEqual(network_module.whyNoNamespace(), "not Linux")
+
+
+class StatusPageTests(SynchronousTestCase):
+    """The demo's --status-port page, on a memory reactor."""
+
+    def test_listensOnLoopbackAndSaysWhereOnce(self) -> None:
+        """
+        When the page starts, it listens on 127.0.0.1 only and the timeline
+        gets its address and token once; stopping it stops listening.
+        """
+        reactor = MemoryReactorClock()
+        page = StatusPage(reactor, 8123)
+        out = io.StringIO()
+        page.start(Timeline(out, reactor.seconds, asJSON=True))
+        [(port, site, _, interface)] = reactor.tcpServers
+        self.assertEqual((port, interface), (8123, "127.0.0.1"))
+        self.assertIs(site.resource, page.resource)
+        [event] = [json.loads(line) for line in out.getvalue().splitlines()]
+        self.assertEqual(event["event"], "status-page")
+        self.assertEqual(event["token"], page.token)
+        self.assertEqual(out.getvalue().count(page.token), 2)  # message + field
+        self.assertGreaterEqual(len(page.token), 24)
+        page.stop()
+        self.assertEqual(page.stop(), None)
+
+
 class CommandLineTests(SynchronousTestCase):
     """Parsing the demo's command line."""
 
@@ -307,8 +514,9 @@ class CommandLineTests(SynchronousTestCase):
         self.assertRaises(ValueError, parseScenarios, ["Z"])
 
     def test_defaultSpeedFitsBudget(self) -> None:
-        """When the demo runs at the default speed, it is planned to take < 30 s."""
-        self.assertLess(expectedDuration(list(SCENARIOS), 1.0), 30.0)
+        """When the demo runs at the default speed, it is planned to take < 40 s."""
+        self.assertEqual("".join(SCENARIOS), "ABCDEFGHI")
+        self.assertLess(expectedDuration(list(SCENARIOS), 1.0), 40.0)
         self.assertGreater(
             defaultTimeout(list(SCENARIOS), 1.0), expectedDuration(list(SCENARIOS), 1.0)
         )
@@ -319,6 +527,9 @@ class CommandLineTests(SynchronousTestCase):
             ["demo", "--scenario", "Z"],
             ["demo", "--speed", "0"],
             ["demo", "--speed", "nan"],
+            ["demo", "--status-port", "65536"],
+            ["demo", "--status-port", "http"],
+            ["demo", "--network-monitor", "polling"],
             ["bogus"],
         ):
             with self.assertRaises(SystemExit) as raised:

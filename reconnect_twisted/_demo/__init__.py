@@ -8,4 +8,7 @@ server, :mod:`~reconnect_twisted._demo.client` a client built on
 :class:`~reconnect_twisted.ReconnectingFactory`,
 :mod:`~reconnect_twisted._demo.scenarios` plays the scenarios on the real
 reactor and :mod:`~reconnect_twisted._demo.chat` is the terminal chat.
+Scenario H's network (a private network namespace, or the manual monitor)
+is :mod:`~reconnect_twisted._demo.network`, scenario I's dependency chain
+of relays :mod:`~reconnect_twisted._demo.chain`.
 """

@@ -6,12 +6,14 @@ under a watchdog, and turn the outcomes into an exit status.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import threading
 import traceback
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
+from twisted.internet.error import CannotListenError
 from twisted.python.failure import Failure
 
 from .scenarios import SCENARIOS, Demo, expectedDuration, playDemo
@@ -50,10 +52,17 @@ def runDemo(
     timeout: float | None = None,
     verbose: bool = False,
     out: TextIO | None = None,
+    statusPort: int | None = None,
+    manualNetwork: bool = False,
 ) -> int:
     """
     Run the scenarios ``keys`` on the global reactor and return the exit
     status: 0 when every scenario ended as described.
+
+    With ``statusPort``, :mod:`reconnect_twisted.web`'s status page of the
+    scenario's clients is served on ``127.0.0.1:statusPort`` (0: any free
+    port), its address and control token printed once. ``manualNetwork``:
+    scenario H uses the manual network monitor even as root.
 
     The reactor is run (and stopped) here, so this can be called once per
     process. A watchdog stops everything after ``timeout`` seconds; a last
@@ -72,7 +81,14 @@ def runDemo(
         )
     colour = (not asJSON) and out.isatty() and os.environ.get("NO_COLOR") is None
     timeline = Timeline(out, reactor.seconds, asJSON=asJSON, colour=colour)
-    demo = Demo(reactor, timeline, speed=speed)
+    page = None if statusPort is None else StatusPage(reactor, statusPort)
+    demo = Demo(
+        reactor,
+        timeline,
+        speed=speed,
+        statusPage=None if page is None else page.resource,
+        manualNetwork=manualNetwork,
+    )
     exitCode = [EXIT_INTERRUPTED]
 
     def finished(outcomes: list[Outcome]) -> None:
@@ -101,7 +117,18 @@ def runDemo(
         reactor.stop()
 
     def start() -> None:
-        playDemo(demo, keys).addCallbacks(finished, crashed).addBoth(stop)
+        if page is not None:
+            try:
+                page.start(timeline)
+            except CannotListenError as e:
+                exitCode[0] = EXIT_CRASHED
+                print(f"demo: --status-port: {e}", file=sys.stderr)
+                reactor.stop()
+                return
+        played = playDemo(demo, keys).addCallbacks(finished, crashed)
+        if page is not None:
+            played.addBoth(lambda _: page.stop())
+        played.addBoth(stop)
 
     watchdog = reactor.callLater(timeout, onWatchdog)
     reactor.callWhenRunning(start)
@@ -113,6 +140,52 @@ def runDemo(
     finally:
         lastResort.cancel()
     return exitCode[0]
+
+
+class StatusPage:
+    """
+    The demo's status page: a :class:`~reconnect_twisted.web.StatusResource`
+    with a fresh control token, on ``127.0.0.1:port``.
+    """
+
+    def __init__(self, reactor: Any, port: int) -> None:
+        from ..web import StatusResource
+
+        self.reactor = reactor
+        self.port = port
+        self.token = secrets.token_urlsafe(24)
+        self.resource = StatusResource(token=self.token, clock=reactor)
+        self._listening: Any = None
+
+    def start(self, timeline: Timeline) -> None:
+        """
+        Listen, and say where (with the token, once).
+
+        :raises CannotListenError: if the port is taken.
+        """
+        from twisted.web.server import Site
+
+        self._listening = self.reactor.listenTCP(
+            self.port, Site(self.resource), interface="127.0.0.1"
+        )
+        port = self._listening.getHost().port
+        url = f"http://127.0.0.1:{port}/"
+        timeline.emit(
+            "status-page",
+            None,
+            text=(
+                f"status page: {url}#token={self.token} "
+                "(the control token is shown only here)"
+            ),
+            url=url,
+            token=self.token,
+        )
+
+    def stop(self) -> Any:
+        """End the event streams and stop listening."""
+        self.resource.closeStreams()
+        listening, self._listening = self._listening, None
+        return None if listening is None else listening.stopListening()
 
 
 def _hardExit() -> None:  # pragma: no cover - only when the reactor is wedged

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.task import deferLater
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.python.failure import Failure
 
 from .. import (
@@ -23,8 +23,11 @@ from .. import (
     ConnectionStatus,
     FixedBackoff,
     HeartbeatTimeout,
+    ReconnectingFactory,
 )
+from .chain import ChainClientFactory, ChainService, Front
 from .client import DemoClientFactory, HeartbeatLineClientProtocol
+from .network import openNetwork
 from .server import SAME_ACCOUNT, LoginServer, LoginServerFactory
 from .timeline import Outcome, Timeline
 
@@ -109,6 +112,20 @@ SCENARIOS: dict[str, Scenario] = {
             5.5,
             "scenarioG",
         ),
+        Scenario(
+            "H",
+            "network change while WAITING, the next attempt 30 s away",
+            "reconnects within a second of the network coming back",
+            3.0,
+            "scenarioH",
+        ),
+        Scenario(
+            "I",
+            "dependency chain A->B->C->D started in the wrong order, C restarted",
+            "every link recovers by itself; messages end to end before and after",
+            5.5,
+            "scenarioI",
+        ),
     ]
 }
 
@@ -134,18 +151,35 @@ class Demo:
     :param timeline: where events go.
     :param speed: time scale: 2.0 plays everything twice as fast.
     :param margin: real seconds added to every wait limit (slow machines).
+    :param statusPage: a :class:`~reconnect_twisted.web.StatusResource`
+        that shows every client of the scenario being played, or ``None``.
+    :param manualNetwork: scenario H uses the manual monitor even where a
+        private network namespace could be made.
     """
 
     def __init__(
-        self, reactor: Any, timeline: Timeline, speed: float = 1.0, margin: float = 2.0
+        self,
+        reactor: Any,
+        timeline: Timeline,
+        speed: float = 1.0,
+        margin: float = 2.0,
+        statusPage: Any = None,
+        manualNetwork: bool = False,
     ) -> None:
         self.reactor = reactor
         self.timeline = timeline
         self.speed = speed
         self.margin = margin
+        self.statusPage = statusPage
+        self.manualNetwork = manualNetwork
         self.scenario = ""
-        self._clients: list[DemoClientFactory] = []
-        self._servers: list[LoginServer] = []
+        self._clients: list[ReconnectingFactory] = []
+        self._servers: list[LoginServer | ChainService] = []
+        self._cleanups: list[Callable[[], Deferred[Any]]] = []
+        self._unregister: list[Callable[[], None]] = []
+        #: Scenario I: the chain's links by name, and the states each went to.
+        self.links: dict[str, ChainClientFactory] = {}
+        self.linkStates: dict[str, list[ConnectionState]] = {}
 
     # -- time --------------------------------------------------------------
 
@@ -176,7 +210,7 @@ class Demo:
 
     def waitFor(
         self,
-        factory: DemoClientFactory,
+        factory: ReconnectingFactory,
         predicate: Callable[[ConnectionStatus], bool],
         demoSeconds: float,
     ) -> Deferred[bool]:
@@ -205,7 +239,7 @@ class Demo:
         return result
 
     def waitState(
-        self, factory: DemoClientFactory, state: ConnectionState, demoSeconds: float
+        self, factory: ReconnectingFactory, state: ConnectionState, demoSeconds: float
     ) -> Deferred[bool]:
         """``waitFor`` the factory to be in ``state``."""
         return self.waitFor(factory, lambda s: s.state is state, demoSeconds)
@@ -236,14 +270,15 @@ class Demo:
         password: str = PASSWORD,
         interval: float = 2.0,
         protocol: type[Any] | None = None,
+        **kwargs: Any,
     ) -> DemoClientFactory:
         """
         A client of ``127.0.0.1:port`` logging in as ``alice``, retrying every
-        ``interval`` demo seconds; connected now, given up by the cleanup.
+        ``interval`` demo seconds (``kwargs`` go to the factory: another
+        ``backoff``, a ``networkMonitor``...); connected now, given up by the
+        cleanup.
         """
-        factory = DemoClientFactory(
-            USER,
-            password,
+        settings: dict[str, Any] = dict(
             backoff=FixedBackoff(self.t(interval)),
             clock=self.reactor,
             connectTimeout=self.limit(3.0),
@@ -251,16 +286,30 @@ class Demo:
             minUptime=self.t(0.5),
             alertAfter=None,
         )
+        settings.update(kwargs)
+        factory = DemoClientFactory(USER, password, **settings)
         if protocol is not None:
             factory.protocol = protocol
+        self.connect(factory, name, port)
+        return factory
+
+    def connect(self, factory: ReconnectingFactory, name: str, port: int) -> None:
+        """
+        Show ``factory``'s states on the timeline (as ``name``) and on the
+        status page, and ``connectTCP`` it to ``127.0.0.1:port``; the
+        cleanup gives it up.
+        """
         scenario = self.scenario
         factory.addStatusObserver(
             lambda status: self.timeline.status(scenario, name, status)
         )
+        if self.statusPage is not None:
+            self._unregister.append(
+                self.statusPage.register(factory, f"{scenario}: {name}")
+            )
         self._clients.append(factory)
         self.timeline.action(scenario, f"{name} starts (connectTCP 127.0.0.1:{port})")
         self.reactor.connectTCP("127.0.0.1", port, factory, timeout=self.limit(3.0))
-        return factory
 
     async def cleanup(self) -> None:
         """Give up every client, stop every server (each wait bounded)."""
@@ -273,6 +322,12 @@ class Demo:
             await self.within(factory.giveUp(reason), self.limit(1.0))
         for server in servers:
             await self.within(server.stop(), self.limit(1.0))
+        cleanups, self._cleanups = self._cleanups, []
+        for cleanup in cleanups:
+            await self.within(cleanup(), self.limit(1.0))
+        unregister, self._unregister = self._unregister, []
+        for remove in unregister:
+            remove()
 
     # -- running -------------------------------------------------------------
 
@@ -466,6 +521,190 @@ class Demo:
             f"(interval + timeout = 2), CONNECTED again"
         )
 
+    async def scenarioH(self) -> tuple[bool, str]:
+        """
+        WAITING with the next attempt 30 s away (real seconds, whatever the
+        speed), the network goes down and comes back: the client reconnects
+        at once instead of waiting out the delay.
+        """
+        network = await openNetwork(
+            self.reactor,
+            lambda text: self.timeline.action(self.scenario, text),
+            manual=self.manualNetwork,
+        )
+        self._cleanups.append(network.close)
+        self.timeline.action(self.scenario, f"network: {network.description}")
+        port = reservePort()
+        server = self.server(port)
+        client = self.client(
+            port,
+            backoff=FixedBackoff(30.0),
+            networkMonitor=network.monitor,
+            networkUpJitter=min(0.25, self.t(0.25)),
+        )
+        waiting = await self.waitFor(
+            client, lambda s: s.state is S.WAITING and s.nextAttemptAt is not None, 1.0
+        )
+        scheduled = client.status.nextAttemptAt
+        if not waiting or scheduled is None:
+            return False, f"not WAITING ({client.status.state.name})"
+        await self.sleep(0.5)
+        self.timeline.action(self.scenario, "network goes down (Wi-Fi lost)")
+        await network.down()
+        offline = await self.waitState(client, S.OFFLINE, 1.0)
+        self.startServer(server, "server starts (reachable once the network is back)")
+        await self.sleep(1.0)
+        self.timeline.action(self.scenario, "network comes back")
+        upAt = self.reactor.seconds()
+        await network.up()
+        connected = await self.waitState(client, S.CONNECTED, 1.0)
+        took = self.reactor.seconds() - upAt
+        early = scheduled - upAt
+        if not (offline and connected):
+            return False, (
+                f"{network.description}: offline={offline}, connected={connected} "
+                f"({client.status.state.name})"
+            )
+        ok = took <= 1.0 and self.reactor.seconds() < scheduled
+        ok = ok and server.factory.accepted == 1
+        return ok, (
+            f"{network.description}: OFFLINE, then CONNECTED {took:.2f} s after "
+            f"the network came back, {early:.0f} s before the scheduled attempt"
+        )
+
+    def chainLink(
+        self, owner: str, target: str, port: int, onUpstream: Callable[[str], object]
+    ) -> ChainClientFactory:
+        """Service ``owner``'s reconnecting client of ``target`` (on ``port``)."""
+        factory = ChainClientFactory(
+            owner,
+            onUpstream,
+            interval=self.t(0.5),
+            clock=self.reactor,
+            connectTimeout=self.limit(3.0),
+            handshakeTimeout=self.limit(3.0),
+            minUptime=self.t(0.5),
+            alertAfter=None,
+        )
+        link = f"{owner}->{target}"
+        states = self.linkStates.setdefault(link, [])
+
+        def changed(status: ConnectionStatus) -> None:
+            if not states or states[-1] is not status.state:
+                states.append(status.state)
+
+        factory.addStatusObserver(changed)
+        self.links[link] = factory
+        self.connect(factory, link, port)
+        return factory
+
+    def chainLine(self) -> None:
+        """Say every link's state on the timeline."""
+        parts = [f"{link} {f.status.state.name}" for link, f in self.links.items()]
+        self.timeline.action(self.scenario, "chain: " + " | ".join(parts))
+
+    async def scenarioI(self) -> tuple[bool, str]:
+        """
+        A -> B -> C -> D, each a server to the one before and a reconnecting
+        client of the next; started A first, D last; then C restarted while
+        A sends messages. Nobody else is restarted and no link is told to
+        reconnect: each recovers by itself.
+        """
+        self.links.clear()
+        self.linkStates.clear()
+        ports = {name: reservePort() for name in "BCD"}
+        front = Front()
+        d = ChainService(self.reactor, "D", port=ports["D"])
+
+        def upstreamOf(target: str) -> Callable[[ChainService], ChainClientFactory]:
+            return lambda service: self.chainLink(
+                service.name, target, ports[target], service.relayDown
+            )
+
+        c = ChainService(self.reactor, "C", upstreamOf("D"), ports["C"])
+        b = ChainService(self.reactor, "B", upstreamOf("C"), ports["B"])
+        self._servers += [b, c, d]
+        front.client = self.chainLink("A", "B", ports["B"], front.received)
+        for service in (b, c, d):
+            await self.sleep(0.5)
+            port = service.start()
+            self.timeline.action(
+                self.scenario, f"service {service.name} starts on 127.0.0.1:{port}"
+            )
+        up = await self._chainUp(b, c, front)
+        self.chainLine()
+        if not up:
+            return False, "the chain never came up after the wrong-order start"
+        before = await self._roundTrip(front)
+
+        traffic = LoopingCall(front.send)
+        traffic.clock = self.reactor
+        sentBefore = front.sent
+        traffic.start(self.t(0.25), now=False)
+        try:
+            await self.sleep(0.75)
+            self.timeline.action(self.scenario, "service C stops for an upgrade")
+            mark = len(self.linkStates["B->C"])
+            await self.within(c.stop(), self.limit(1.0))
+            self.chainLine()
+            await self.sleep(1.0)
+            self.timeline.action(self.scenario, "upgraded service C starts, same port")
+            c.start()
+            back = await self._chainUp(b, c, front)
+            await self.sleep(0.25)
+        finally:
+            traffic.stop()
+        self.chainLine()
+        during = [str(n) for n in range(sentBefore + 1, front.sent + 1)]
+        after = await self._roundTrip(front)
+        acked = sum(front.replies.get(n, "").startswith("ACK ") for n in during)
+        refused = sum(front.replies.get(n, "").startswith("NACK ") for n in during)
+        lost = len(during) - acked - refused
+        ab = self.linkStates["A->B"]
+        bc = self.linkStates["B->C"][mark:]
+        ok = (
+            back
+            and before
+            and after
+            and ab.count(S.CONNECTED) == 1
+            and S.WAITING in bc
+            and bc[-1] is S.CONNECTED
+            and (b.starts, c.starts, d.starts) == (1, 2, 1)
+        )
+        return ok, (
+            "chain up after the wrong-order start; C restarted: B->C and the new "
+            "C->D came back by themselves, A->B stayed CONNECTED; messages "
+            f"delivered before and after (of {len(during)} sent during the "
+            f"upgrade: {acked} answered, {refused} refused by B, {lost} lost with C)"
+            if ok
+            else (
+                f"message before: {before}, after: {after}, chain back: {back}; "
+                f"A->B went {_names(ab)}; B->C after the restart {_names(bc)}"
+            )
+        )
+
+    async def _chainUp(self, b: ChainService, c: ChainService, front: Front) -> bool:
+        """``True`` once every link is CONNECTED (D's side first)."""
+        for service in (c, b):
+            upstream = service.upstream
+            if upstream is None or not await self.waitState(upstream, S.CONNECTED, 3.0):
+                return False
+        assert front.client is not None
+        return await self.waitState(front.client, S.CONNECTED, 3.0)
+
+    async def _roundTrip(self, front: Front) -> bool:
+        """Send one message from A; ``True`` if D's ACK comes back through B, C."""
+        sent = front.send()
+        if sent is None:
+            return False
+        ident, reply = sent
+        self.timeline.action(self.scenario, f"A sends message {ident}")
+        if not await self.within(reply, self.limit(1.0)):
+            return False
+        line = front.replies[ident]
+        self.timeline.action(self.scenario, f"A receives: {line}")
+        return line == f"ACK {ident} A>B>C>D"
+
     async def _serverDrained(self, server: LoginServer, demoSeconds: float) -> bool:
         """``True`` once the server has no connection left."""
         deadline = self.reactor.seconds() + self.limit(demoSeconds)
@@ -474,6 +713,10 @@ class Demo:
                 return False
             await deferLater(self.reactor, 0.01)
         return True
+
+
+def _names(states: Sequence[ConnectionState]) -> str:
+    return " ".join(state.name for state in states) or "nowhere"
 
 
 def playDemo(demo: Demo, keys: Sequence[str]) -> Deferred[list[Outcome]]:
