@@ -58,16 +58,26 @@ from ._status import ConnectionStatus
 from .backoff import IBackoff
 
 __all__ = [
+    "BACKOFFS",
+    "PRESETS",
     "SETTLE",
     "STEP",
     "Configuration",
     "HeapClock",
+    "PlotUnavailable",
     "Result",
     "SimConnector",
     "SimEndpoint",
     "SimServer",
     "SimTransport",
+    "addArguments",
+    "configurations",
+    "formatResults",
+    "plotResults",
+    "resultsJSON",
+    "runCommand",
     "simulate",
+    "simulateAll",
 ]
 
 #: Simulated seconds per step of the run loop.

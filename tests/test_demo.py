@@ -151,8 +151,9 @@ class DemoEndToEndTests(SynchronousTestCase):
         end = self.ended("I")
         events = scenarioEvents(self.events, "I")
         actions = [e["action"] for e in events if e["event"] == "action"]
-        starts = [a.split()[1] for a in actions if a.startswith("service ")]
-        self.assertEqual(starts, ["B", "C", "D", "C"])
+        starts = [a.split()[1] for a in actions if " starts on 127.0.0.1:" in a]
+        self.assertEqual(starts, ["B", "C", "D"])
+        self.assertEqual(actions.count("upgraded service C starts, same port"), 1)
         ab = states(events, "A->B")
         self.assertIn("WAITING", ab[: ab.index("CONNECTED")])
         self.assertEqual(ab[ab.index("CONNECTED") :][-1], "STOPPED")

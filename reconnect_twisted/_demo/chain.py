@@ -98,6 +98,9 @@ class _ChainServerFactory(ServerFactory):
 class ChainClientProtocol(_Lines):
     """A service's connection to the next one; ``ACK``/``NACK`` go back down."""
 
+    #: The handshake's request waiting for its reply line.
+    reply: Deferred[str] | None = None
+
     def lineReceived(self, line: bytes) -> None:
         """A reply from upstream: the handshake's, or one to relay down."""
         text = line.decode("utf-8", "replace")
@@ -107,8 +110,6 @@ class ChainClientProtocol(_Lines):
             reply.callback(text)
         elif text.startswith(("ACK ", "NACK ")):
             factory.fromUpstream(text)
-
-    reply: Deferred[str] | None = None
 
     def request(self, text: str) -> Deferred[str]:
         """Send ``text``; the Deferred fires with the next line."""

@@ -627,10 +627,11 @@ class Demo:
         front.client = self.chainLink("A", "B", ports["B"], front.received)
         for service in (b, c, d):
             await self.sleep(0.5)
-            port = service.start()
             self.timeline.action(
-                self.scenario, f"service {service.name} starts on 127.0.0.1:{port}"
+                self.scenario,
+                f"service {service.name} starts on 127.0.0.1:{service.port}",
             )
+            service.start()
         up = await self._chainUp(b, c, front)
         self.chainLine()
         if not up:
