@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Drop --clients simulated clients at t=0 against a server that "
             "accepts --accept-rate connections per second, and report when "
-            "50 %%, 99 %% and 100 %% are connected again, the attempts and the "
+            "50 %, 99 % and 100 % are connected again, the attempts and the "
             "peak attempts per second the server sees. The clients are the "
             "library's real classes on a simulated clock: 10,000 clients take "
             "about 15 s per configuration. Several --backoff/--preset "
