@@ -31,6 +31,7 @@ from .network import (
     defaultNetworkMonitor,
 )
 from .outbox import Outbox
+from .outbox_sqlite import SQLiteOutbox
 from .policy import (
     Decision,
     DefaultPolicy,
@@ -76,6 +77,7 @@ __all__ = [
     "ReconnectingFactory",
     "ReconnectingService",
     "RetryLater",
+    "SQLiteOutbox",
     "connectFailover",
     "defaultNetworkMonitor",
 ]

@@ -18,6 +18,9 @@ Guarantees (see ``docs/outbox.rst``):
   :class:`~reconnect_twisted.GaveUp` carrying the stop reason.
 
 The queue lives in memory: a process that exits loses what it holds.
+:class:`~reconnect_twisted.SQLiteOutbox` keeps it in a file instead; it is
+this class with the storage hooks (``_prepare``, ``_added``, ``_removed``,
+``_stopped``) filled in.
 """
 
 from __future__ import annotations
@@ -43,7 +46,16 @@ OVERFLOWS = ("fail", "drop-oldest")
 
 
 class _Entry:
-    __slots__ = ("deferred", "item", "itemId", "sends", "seq", "size")
+    __slots__ = (
+        "deferred",
+        "item",
+        "itemId",
+        "orphan",
+        "sends",
+        "seq",
+        "size",
+        "stored",
+    )
 
     def __init__(self, seq: int, itemId: Any, item: Any, size: int) -> None:
         self.seq = seq  # put() order
@@ -52,6 +64,8 @@ class _Entry:
         self.size = size
         self.sends = 0
         self.deferred: Deferred[Any] = Deferred()
+        self.stored = True  # may be sent (a durable outbox: once committed)
+        self.orphan = False  # no put() caller waits on self.deferred
 
 
 class Outbox:
@@ -166,6 +180,11 @@ class Outbox:
         if status.state is S.STOPPED:
             self.failed += 1
             return fail(GaveUp(status.stopReason or "stopped"))
+        try:
+            prepared = self._prepare(item, itemId)
+        except Exception:
+            self.failed += 1
+            return fail()
         size = int(self.sizeOf(item)) if self.maxBytes is not None else 0
         if not self._makeRoom(size):
             self.failed += 1
@@ -181,6 +200,7 @@ class Outbox:
         self._queue.append(entry)
         self._bytes += size
         d = entry.deferred
+        self._added(entry, prepared)
         self._pump()
         return d
 
@@ -201,6 +221,7 @@ class Outbox:
         while self._queue and not fits():
             dropped = self._queue.popleft()
             self._bytes -= dropped.size
+            self._removed(dropped)
             self.failed += 1
             dropped.deferred.errback(
                 OutboxFull(
@@ -221,7 +242,7 @@ class Outbox:
         if self._protocol is not None:
             self._connectionEnded()
         if current.state is S.STOPPED:
-            self._failAll(GaveUp(current.stopReason or "stopped"))
+            self._stopped(GaveUp(current.stopReason or "stopped"))
 
     def _connected(self, protocol: Any) -> None:
         if protocol is self._protocol:
@@ -250,6 +271,7 @@ class Outbox:
         self._queue.clear()
         self._bytes = 0
         for entry in entries:
+            self._removed(entry)
             if not entry.deferred.called:
                 self.failed += 1
                 entry.deferred.errback(error)
@@ -257,7 +279,12 @@ class Outbox:
     # -- sending -----------------------------------------------------------
 
     def _pump(self) -> None:
-        while self._sending and self._queue and len(self._inFlight) < self.window:
+        while (
+            self._sending
+            and self._queue
+            and self._queue[0].stored
+            and len(self._inFlight) < self.window
+        ):
             entry = self._queue.popleft()
             if entry.sends:
                 self.resent += 1
@@ -303,6 +330,26 @@ class Outbox:
             except ValueError:
                 return
         self._bytes -= entry.size
+        self._removed(entry)
+
+    # -- storage (the in-memory outbox keeps nothing elsewhere) --------------
+
+    def _prepare(self, item: Any, itemId: Any) -> Any:
+        """
+        Check ``item`` can be kept, before room is made for it; what this
+        returns is handed to :meth:`_added`. Raising fails the ``put()``.
+        """
+        return None
+
+    def _added(self, entry: _Entry, prepared: Any) -> None:
+        """``entry`` was queued; a store that is not ready clears ``stored``."""
+
+    def _removed(self, entry: _Entry) -> None:
+        """``entry`` left for good: acknowledged, refused, dropped or failed."""
+
+    def _stopped(self, error: Exception) -> None:
+        """The factory stopped: every pending ``put()`` fails with ``error``."""
+        self._failAll(error)
 
     # -- ending ------------------------------------------------------------
 
