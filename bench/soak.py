@@ -3,6 +3,7 @@ Soak test: N reconnecting clients against a login server behind a chaos
 proxy, for a bounded time; then calm, and check that everything came back.
 
     python bench/soak.py --clients 200 --duration 60
+    python bench/soak.py --clients 200 --duration 60 --outbox sqlite
     python -m bench.soak --clients 20 --duration 5
 
 A child process (``--serve``) runs the login server
@@ -13,26 +14,49 @@ the client; the server itself is restarted at random on the same port. The
 parent process runs only the clients, so its file descriptors, memory and log
 are the clients' alone.
 
+Throughout the chaos every client sends application messages through an
+:class:`~reconnect_twisted.Outbox` (``--outbox sqlite``: an
+:class:`~reconnect_twisted.SQLiteOutbox`, one file per client in a
+temporary directory; ``--rate`` per second each, a window of ``--window``
+in flight): ``MSG <id> <text>``, which the server acknowledges
+with ``ACK <id>`` or refuses with ``NACK <id> <reason>`` (every
+``POISON_EVERY``-th message is refused). The soak counts messages put,
+delivered (acknowledged), failed (each with its reason) and lost; a message
+is lost if its ``put()`` had neither succeeded nor failed once the outboxes
+were given ``DRAIN_BOUND`` seconds after recovery, or if the client was told
+it was delivered but the server never accepted it. The server counts the
+at-least-once duplicates (an id received again after its acknowledgement
+was lost) and first receipts out of ``put()`` order.
+
 Once the chaos stops, every client must be ``CONNECTED`` again within the
-schedule's bound; file descriptors and RSS must be back to the baseline taken
-when the clients first connected (within 5 %); the log must hold no unhandled
-error, a reason for every disconnect, and never the password. A summary
-table is printed; the exit status is non-zero if any check failed.
+schedule's bound; no message may be lost or out of order, and every failed
+one must carry a reason (with SQLite, no settled item may be left in the
+files); file descriptors, RSS (not checked with SQLite, whose caches grow)
+and the Python objects alive must be back to the baseline taken once the
+clients had connected and messages had flowed for ``WARMUP`` seconds
+(within 5 %); the log must hold no unhandled error, a reason for every
+disconnect, and never the password. A summary table is printed; the exit
+status is non-zero if any check failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import array
 import gc
 import json
 import os
 import random
 import secrets
+import shutil
+import sqlite3
 import sys
+import tempfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 if __package__ in (None, ""):  # python bench/soak.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,7 +77,14 @@ from reconnect_twisted import (
     ConnectionStatus,
     ExponentialBackoff,
     HandshakeRejected,
+    Outbox,
     ReconnectingFactory,
+    SQLiteOutbox,
+)
+from reconnect_twisted._demo.server import (
+    LoginServer,
+    LoginServerFactory,
+    LoginServerProtocol,
 )
 
 S = ConnectionState
@@ -66,6 +97,14 @@ HANDSHAKE_TIMEOUT = 2.0
 #: one full delay, one attempt that times out, and a second attempt.
 RECOVERY_BOUND = MAX_DELAY + CONNECT_TIMEOUT + HANDSHAKE_TIMEOUT + 1.0
 TOLERANCE = 0.05
+#: Every this many messages a client sends, one is refused by the server.
+POISON_EVERY = 20
+POISON = "poison"
+#: After recovery, every outbox must be empty within this many seconds.
+DRAIN_BOUND = 10.0
+#: Messages flow for this long before the baseline is taken (file
+#: descriptors, RSS, and Python objects: ``sys.getallocatedblocks()``).
+WARMUP = 1.0
 
 
 # -- the server side (child process) -------------------------------------------
@@ -300,14 +339,71 @@ class ChaosProxy(protocol.ServerFactory):
             down.toServer.calm()
 
 
+class SoakServerProtocol(LoginServerProtocol):
+    """The login server, plus ``MSG <id> <text>`` answered ``ACK``/``NACK``."""
+
+    def do_MSG(self, rest: str) -> None:
+        """``MSG <id> <text>``: ``ACK <id>``, or ``NACK <id> poison``."""
+        key, _, text = rest.partition(" ")
+        if self.user is None or not key.isdigit():
+            self.send("ERR bad-request")
+            return
+        server = cast(SoakServerFactory, self.factory)
+        if text == POISON:
+            server.refused += 1
+            self.send(f"NACK {key} {POISON}")
+            return
+        server.receive(self.user, int(key))
+        self.send(f"ACK {key}")
+
+
+class SoakServerFactory(LoginServerFactory):
+    """
+    The server's state, kept across restarts: which message ids each user's
+    messages arrived with, how often, and in what order.
+    """
+
+    protocol = SoakServerProtocol
+
+    def __init__(self, accounts: dict[str, str]) -> None:
+        super().__init__(accounts)
+        self.messageIds: dict[str, set[int]] = {}
+        self.latest: dict[str, int] = {}
+        self.receipts = 0
+        self.refused = 0
+        self.outOfOrder = 0
+
+    def receive(self, user: str, itemId: int) -> None:
+        """Count one receipt of message ``itemId`` from ``user``."""
+        self.receipts += 1
+        seen = self.messageIds.setdefault(user, set())
+        if itemId in seen:
+            return  # a duplicate: at least once
+        seen.add(itemId)
+        if itemId < self.latest.get(user, 0):
+            self.outOfOrder += 1
+        self.latest[user] = max(itemId, self.latest.get(user, 0))
+
+    def messageStats(self) -> dict[str, Any]:
+        """What arrived, for the ``messages`` command."""
+        distinct = sum(len(ids) for ids in self.messageIds.values())
+        return {
+            "receipts": self.receipts,
+            "distinct": distinct,
+            "duplicates": self.receipts - distinct,
+            "refused": self.refused,
+            "outOfOrder": self.outOfOrder,
+            "ids": {user: sorted(ids) for user, ids in self.messageIds.items()},
+        }
+
+
 def serve(seed: int, secret: str, clients: int) -> None:
     """
     The child process: login server + chaos proxy; commands on stdin
-    (``chaos``, ``calm``, ``stats``), answers as JSON lines on stdout.
+    (``chaos``, ``calm``, ``stats``, ``messages``, ``quit``), answers as
+    JSON lines on stdout.
     """
     from twisted.internet import reactor, stdio
-
-    from reconnect_twisted._demo.server import LoginServer, LoginServerFactory
 
     rng = random.Random(seed)
     errors: list[str] = []
@@ -324,7 +420,7 @@ def serve(seed: int, secret: str, clients: int) -> None:
 
     globalLogBeginner.beginLoggingTo([observe], redirectStandardIO=False)
     accounts = {f"user{i}": secret for i in range(clients)}
-    serverFactory = LoginServerFactory(accounts)
+    serverFactory = SoakServerFactory(accounts)
     serverFactory.noisy = False
     server = LoginServer(reactor, serverFactory)
     server.start()
@@ -377,6 +473,10 @@ def serve(seed: int, secret: str, clients: int) -> None:
                         "leaks": leaks[0],
                     }
                 )
+            elif command == "messages":
+                # Apart from "stats": the parent parses this list of every
+                # id only after it measured its memory.
+                self.answer(serverFactory.messageStats())
             elif command == "quit":
                 reactor.stop()
 
@@ -396,14 +496,29 @@ def serve(seed: int, secret: str, clients: int) -> None:
 # -- the client side (this process) -----------------------------------------
 
 
+class Refused(Exception):
+    """The server refused a message (``NACK <id> <reason>``)."""
+
+
 class LoginClient(LineReceiver):
-    """Logs in; afterwards, garbage from the server is a protocol error."""
+    """
+    Logs in; then sends messages (``MSG <id> <text>``) and matches their
+    ``ACK``/``NACK``. Anything else from the server is a protocol error.
+    """
 
     delimiter = b"\r\n"
     factory: SoakFactory
 
     def connectionMade(self) -> None:
         self.answer: defer.Deferred[bytes] | None = None
+        self.acks: dict[int, defer.Deferred[None]] = {}
+
+    def send(self, itemId: int, text: str) -> defer.Deferred[None]:
+        """Send one message; the Deferred fires when the server acknowledged it."""
+        d: defer.Deferred[None] = defer.Deferred()
+        self.acks[itemId] = d
+        self.sendLine(f"MSG {itemId} {text}".encode())
+        return d
 
     def lineReceived(self, line: bytes) -> None:
         if line.startswith(b"KICK "):
@@ -412,9 +527,33 @@ class LoginClient(LineReceiver):
         answer, self.answer = self.answer, None
         if answer is not None:
             answer.callback(line)
-        elif self.factory.status.state is S.CONNECTED:
+        elif self.factory.status.state is S.CONNECTED and not self._answered(line):
             self.factory.garbage += 1
             self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def _answered(self, line: bytes) -> bool:
+        """``ACK <id>`` / ``NACK <id> <reason>`` for a message in flight."""
+        verb, _, rest = line.partition(b" ")
+        if verb == b"ACK":
+            key, reason = rest, b""
+        elif verb == b"NACK":
+            key, _, reason = rest.partition(b" ")
+        else:
+            return False
+        d = self.acks.pop(int(key), None) if key.isdigit() else None
+        if d is None:
+            return False
+        if verb == b"ACK":
+            d.callback(None)
+        else:
+            d.errback(Refused(reason.decode("utf-8", "replace")))
+        return True
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        # The outbox puts these back for the next connection.
+        acks, self.acks = self.acks, {}
+        for d in acks.values():
+            d.errback(reason)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self.transport.loseConnection()  # type: ignore[union-attr]
@@ -452,11 +591,48 @@ class SoakFactory(ReconnectingFactory):
         raise HandshakeRejected(f"unexpected answer ({len(line)} bytes)")
 
 
+def deliver(protocol: LoginClient, item: str, itemId: int) -> defer.Deferred[None]:
+    """The outbox's ``deliver``: one ``MSG`` on the current connection."""
+    return protocol.send(itemId, item)
+
+
+@dataclass
+class Traffic:
+    """One client's messages: what it put and what became of each."""
+
+    outbox: Outbox
+    put: int = 0
+    delivered: array.array[int] = field(default_factory=lambda: array.array("I"))
+    failed: Counter[str] = field(default_factory=Counter)
+    failedWithoutReason: int = 0
+
+    def send(self) -> None:
+        """Put the next message (every ``POISON_EVERY``-th one is refused)."""
+        self.put += 1
+        text = POISON if self.put % POISON_EVERY == 0 else f"hello-{self.put}"
+        d = self.outbox.put(text, itemId=self.put)
+        d.addCallbacks(self._delivered, self._failed, callbackArgs=(self.put,))
+
+    def _delivered(self, result: object, itemId: int) -> None:
+        self.delivered.append(itemId)
+
+    def _failed(self, failure: Failure) -> None:
+        if not str(failure.value):
+            self.failedWithoutReason += 1
+        self.failed[f"{type(failure.value).__name__}: {failure.value}"] += 1
+
+    @property
+    def settled(self) -> int:
+        """Messages whose ``put()`` succeeded or failed."""
+        return len(self.delivered) + sum(self.failed.values())
+
+
 @dataclass
 class ClientRecord:
     """What one client went through."""
 
     factory: SoakFactory
+    traffic: Traffic
     state: ConnectionState = S.IDLE
     connects: int = 0
     drops: int = 0
@@ -541,6 +717,49 @@ class Child(protocol.ProcessProtocol):
         self.ended.callback(None)
 
 
+def _messages(records: list[ClientRecord], server: dict[str, Any]) -> dict[str, Any]:
+    """
+    Every client's messages against what the server accepted: a message is
+    lost if its ``put()`` never settled, or if it was reported delivered and
+    the server never accepted it.
+    """
+    put = delivered = resent = unsettled = notReceived = withoutReason = 0
+    reasons: Counter[str] = Counter()
+    for r in records:
+        traffic = r.traffic
+        put += traffic.put
+        delivered += len(traffic.delivered)
+        reasons.update(traffic.failed)
+        withoutReason += traffic.failedWithoutReason
+        unsettled += traffic.put - traffic.settled
+        resent += traffic.outbox.resent
+        accepted = set(server["ids"].get(r.factory.user, ()))
+        notReceived += sum(1 for itemId in traffic.delivered if itemId not in accepted)
+    return {
+        "put": put,
+        "delivered": delivered,
+        "failed": sum(reasons.values()),
+        "failedReasons": dict(reasons),
+        "failedWithoutReason": withoutReason,
+        "lost": unsettled + notReceived,
+        "unsettled": unsettled,
+        "notReceived": notReceived,
+        "resent": resent,
+        "duplicates": server["duplicates"],
+        "refusals": server["refused"],
+        "outOfOrder": server["outOfOrder"],
+    }
+
+
+def _storedRows(path: Path) -> int:
+    """How many items an outbox file holds (what a restart would send)."""
+    connection = sqlite3.connect(str(path))
+    try:
+        return int(connection.execute("SELECT count(*) FROM outbox").fetchone()[0])
+    finally:
+        connection.close()
+
+
 def _rss() -> int:
     import psutil
 
@@ -604,6 +823,24 @@ async def soak(reactor: Any, options: argparse.Namespace) -> int:
 
     records: list[ClientRecord] = []
     connectors = []
+    directory = (
+        Path(tempfile.mkdtemp(prefix="soak-outbox-"))
+        if options.outbox == "sqlite"
+        else None
+    )
+
+    def makeOutbox(factory: SoakFactory, name: str) -> Outbox:
+        if directory is None:
+            return Outbox(factory, deliver, window=options.window, withIds=True)
+        return SQLiteOutbox(
+            factory,
+            deliver,
+            directory / f"{name}.db",
+            window=options.window,
+            withIds=True,
+            threadpool=reactor.getThreadPool(),
+            reactor=reactor,
+        )
 
     def observer(record: ClientRecord) -> Callable[[ConnectionStatus], None]:
         def observe(status: ConnectionStatus) -> None:
@@ -627,7 +864,8 @@ async def soak(reactor: Any, options: argparse.Namespace) -> int:
     started = reactor.seconds()
     for i in range(options.clients):
         factory = SoakFactory(f"user{i}", secret, random.Random(rng.random()))
-        record = ClientRecord(factory)
+        outbox = makeOutbox(factory, f"user{i}")
+        record = ClientRecord(factory, Traffic(outbox))
         factory.addStatusObserver(observer(record))
         records.append(record)
         connectors.append(reactor.connectTCP("127.0.0.1", proxyPort, factory))
@@ -639,10 +877,21 @@ async def soak(reactor: Any, options: argparse.Namespace) -> int:
     if not await waitFor(reactor, allConnected, 30.0):
         failures.append("not every client connected at the start")
     firstConnect = reactor.seconds() - started
+
+    def sendAll() -> None:
+        for r in records:
+            r.traffic.send()
+
+    sender = task.LoopingCall(sendAll)
+    sender.clock = reactor
+    if options.rate > 0:
+        # The baseline is taken with the traffic flowing: what it allocates
+        # in its steady state is not a leak.
+        sender.start(1.0 / options.rate, now=True)
+        await task.deferLater(reactor, WARMUP)
     await _settle(reactor)
     gc.collect()
-    fdsBefore, rssBefore = _fds(), _rss()
-
+    fdsBefore, rssBefore, blocksBefore = _fds(), _rss(), sys.getallocatedblocks()
     await child.command("chaos")
     chaosStart = reactor.seconds()
     for r in records:
@@ -650,6 +899,8 @@ async def soak(reactor: Any, options: argparse.Namespace) -> int:
         r.drops = 0
         r.maxDown = 0.0
     await task.deferLater(reactor, options.duration)
+    if sender.running:
+        sender.stop()
     await child.command("calm")
     calmAt = reactor.seconds()
     for r in records:
@@ -676,6 +927,13 @@ async def soak(reactor: Any, options: argparse.Namespace) -> int:
             f"{stopped[0].factory.status.stopReason}"
         )
 
+    def drained() -> bool:
+        return all(r.traffic.settled == r.traffic.put for r in records)
+
+    drainStart = reactor.seconds()
+    await waitFor(reactor, drained, DRAIN_BOUND)
+    drain = reactor.seconds() - drainStart
+
     async def serverStats() -> dict[str, Any]:
         return await child.command("stats")
 
@@ -691,15 +949,37 @@ async def soak(reactor: Any, options: argparse.Namespace) -> int:
         )
     await _settle(reactor)
     gc.collect()
-    fdsAfter, rssAfter = _fds(), _rss()
+    fdsAfter, rssAfter, blocksAfter = _fds(), _rss(), sys.getallocatedblocks()
     drops = sum(r.drops for r in records)
     reconnects = sum(r.connects for r in records)
     maxDown = max((r.maxDown for r in records), default=0.0)
+    messages = _messages(records, await child.command("messages"))
+    if messages["lost"]:
+        failures.append(
+            f"{messages['lost']} messages lost: {messages['unsettled']} never "
+            f"settled, {messages['notReceived']} acknowledged but never received"
+        )
+    if messages["failedWithoutReason"]:
+        failures.append(
+            f"{messages['failedWithoutReason']} messages failed without a reason"
+        )
+    if messages["outOfOrder"]:
+        failures.append(
+            f"{messages['outOfOrder']} messages first received out of order"
+        )
 
     if fdsAfter > fdsBefore * (1 + TOLERANCE):
         failures.append(f"file descriptors grew: {fdsBefore} -> {fdsAfter}")
-    if rssAfter > rssBefore * (1 + TOLERANCE):
+    # SQLite's page caches and WAL index grow towards their bounds as the
+    # files are used: not a leak. The Python objects alive are checked in
+    # both modes.
+    if options.outbox == "memory" and rssAfter > rssBefore * (1 + TOLERANCE):
         failures.append(f"RSS grew more than 5 %: {rssBefore} -> {rssAfter}")
+    if blocksAfter > blocksBefore * (1 + TOLERANCE):
+        failures.append(
+            f"Python objects grew more than 5 %: {blocksBefore} -> {blocksAfter} "
+            "allocated blocks"
+        )
     if check.errors:
         failures.append(f"{len(check.errors)} errors logged, first: {check.errors[0]}")
     if stats["errorCount"]:
@@ -716,9 +996,20 @@ async def soak(reactor: Any, options: argparse.Namespace) -> int:
         failures.append(f"{drops} drops but only {check.lost} logged")
     if options.duration >= 5 and drops == 0:
         failures.append("the chaos dropped no connection")
+    stored = None
+    outboxes: list[SQLiteOutbox] = []
+    if directory is not None:
+        outboxes = [cast(SQLiteOutbox, r.traffic.outbox) for r in records]
+        await defer.gatherResults([outbox.flush() for outbox in outboxes])
+        stored = sum(_storedRows(outbox.path) for outbox in outboxes)
+        if stored:
+            failures.append(f"{stored} settled messages still in the outboxes' files")
 
     # Tear down: give up every client, stop the child.
     await defer.gatherResults([r.factory.giveUp("soak over") for r in records])
+    if directory is not None:
+        await defer.gatherResults([outbox.close() for outbox in outboxes])
+        shutil.rmtree(directory)
     child.transport.write(b"quit\n")  # type: ignore[union-attr]
     await child.ended
     if check.file is not None:
@@ -742,10 +1033,26 @@ async def soak(reactor: Any, options: argparse.Namespace) -> int:
         ("drops survived", drops),
         ("reconnects", reconnects),
         ("failed attempts logged", check.failedAttempts),
+        (
+            "messages put/delivered/failed",
+            f"{messages['put']}/{messages['delivered']}/{messages['failed']}",
+        ),
+        (
+            "messages failed, by reason",
+            "; ".join(f"{n} {why}" for why, n in messages["failedReasons"].items())
+            or "-",
+        ),
+        ("messages lost", messages["lost"]),
+        ("messages resent after a drop", messages["resent"]),
+        ("duplicates received (at least once)", messages["duplicates"]),
+        ("first receipts out of order", messages["outOfOrder"]),
+        ("outboxes drained after recovery (s)", f"{drain:.2f}"),
+        ("outbox", options.outbox if stored is None else f"sqlite, {stored} rows left"),
         ("max time to recover, chaos (s)", f"{maxDown:.2f}"),
         ("all connected after calm (s)", f"{recovery:.2f} (bound {RECOVERY_BOUND:g})"),
         ("fds before/after", f"{fdsBefore}/{fdsAfter}"),
         ("RSS before/after (MiB)", f"{rssBefore / 2**20:.1f}/{rssAfter / 2**20:.1f}"),
+        ("allocated blocks before/after", f"{blocksBefore}/{blocksAfter}"),
         ("unhandled errors", len(check.errors) + stats["errorCount"]),
         ("secret leaks", check.leaks + stats["leaks"]),
         ("log events", check.events),
@@ -773,10 +1080,16 @@ async def soak(reactor: Any, options: argparse.Namespace) -> int:
                     "fdsAfter": fdsAfter,
                     "rssBefore": rssBefore,
                     "rssAfter": rssAfter,
+                    "blocksBefore": blocksBefore,
+                    "blocksAfter": blocksAfter,
                     "errors": len(check.errors) + stats["errorCount"],
                     "leaks": check.leaks + stats["leaks"],
                     "restarts": stats["restarts"],
                     "chaosStart": chaosStart,
+                    "messages": messages,
+                    "outbox": options.outbox,
+                    "storedAfter": stored,
+                    "drain": drain,
                     "failures": failures,
                 }
             )
@@ -792,12 +1105,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=5.0,
+        help="messages each client puts per second during the chaos (0: none)",
+    )
+    parser.add_argument(
+        "--window", type=int, default=4, help="messages in flight per client"
+    )
+    parser.add_argument(
+        "--outbox",
+        choices=("memory", "sqlite"),
+        default="memory",
+        help="Outbox, or SQLiteOutbox (files in a temporary directory)",
+    )
     parser.add_argument("--log", help="also write the clients' log to this file")
     parser.add_argument("--json", action="store_true", help="print a SOAK {json} line")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.clients < 1 or options.duration < 0:
         parser.error("--clients must be >= 1 and --duration >= 0")
+    if options.rate < 0 or options.window < 1:
+        parser.error("--rate must be >= 0 and --window >= 1")
     if options.seed is None:
         options.seed = random.randrange(2**32)
     if options.serve:
