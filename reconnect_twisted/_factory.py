@@ -11,7 +11,7 @@ import math
 import random
 import socket
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet import error
 from twisted.internet.defer import Deferred
@@ -83,7 +83,6 @@ _SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
 }
 
 
-_UNSET = object()
 _SETTING_KEYS = {name: "_setting_" + name for name in _SETTINGS}
 
 
@@ -92,10 +91,7 @@ def _setting(name: str, doc: str) -> property:
     check = _SETTINGS[name][1]
 
     def get(self: ReconnectingFactory) -> Any:
-        value = getattr(self, key)  # (the class holds _UNSET: no exception)
-        if value is _UNSET:
-            return type(self)._settingDefaults[name]
-        return value
+        return getattr(self, key)  # the instance's, else the class's default
 
     def put(self: ReconnectingFactory, value: Any) -> None:
         value = check(value)
@@ -103,7 +99,7 @@ def _setting(name: str, doc: str) -> property:
             # An idle factory stays small. (Only an attribute it has: CPython
             # adds the name of any attribute deleted to the class's shared
             # instance keys, and every later instance pays 8 bytes for it.)
-            if getattr(self, key) is not _UNSET:
+            if getattr(self, key) is not getattr(type(self), key):
                 delattr(self, key)
         else:
             setattr(self, key, value)
@@ -346,6 +342,10 @@ class ReconnectingFactory(ReconnectingClientFactory):
     _policy: IReconnectPolicy | None = None
     _defaultBackoff: ExponentialBackoff | None = None
     _rcfBackoffCache: tuple[tuple[Any, ...], IBackoff] | None = None
+    if TYPE_CHECKING:  # (set below, from _SETTINGS: what the machine reads)
+        _setting_connectTimeout: float | None
+        _setting_maxRetries: int | None
+        _setting_minDelay: float
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -368,6 +368,8 @@ class ReconnectingFactory(ReconnectingClientFactory):
                 delattr(cls, name)
         if defaults is not None:
             cls._settingDefaults = defaults
+            for name, value in defaults.items():
+                setattr(cls, _SETTING_KEYS[name], value)
         if "policy" in cls.__dict__ and cls.__dict__["policy"] is not None:
             cls.policy = asPolicy(cls.__dict__["policy"])
         if "backoff" in cls.__dict__ and cls.__dict__["backoff"] is not None:
@@ -461,10 +463,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
     def _setting(self, name: str) -> Any:
         """A checked setting, for the machine (the property's value)."""
-        value = getattr(self, _SETTING_KEYS[name])
-        if value is _UNSET:
-            return type(self)._settingDefaults[name]
-        return value
+        return getattr(self, _SETTING_KEYS[name])
 
     # -- the machine ----------------------------------------------------------
 
@@ -946,7 +945,9 @@ class ReconnectingFactory(ReconnectingClientFactory):
         """A connector began an attempt (ours, or the first connectTCP)."""
         self.connector = connector
         hub = self._hub
-        link = hub.linkFor(connector)
+        link = hub.primary
+        if link.driverKey is not connector:  # (the one-connector fast path)
+            link = hub.linkFor(connector)
         if link.state is S.CONNECTING and link.driverKey is connector:
             return  # the attempt we just started reporting itself: not news
         driver = link.driver
@@ -956,10 +957,13 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
     def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         """The connector's attempt failed."""
-        link = self._linkOfConnector(connector)
+        hub = self._hub
+        link = hub.primary
+        if link.driverKey is not connector:  # (the one-connector fast path)
+            link = self._linkOfConnector(connector)
         if link.dropping:
             return  # our own cancel reporting back
-        self._hub.run(link.attemptFailed, reason)
+        hub.run(link.attemptFailed, reason)
 
     def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
         """
@@ -999,10 +1003,12 @@ class ReconnectingFactory(ReconnectingClientFactory):
         return state
 
 
-# An unset setting reads as _UNSET from the class (see _setting()).
-for _key in _SETTING_KEYS.values():
-    setattr(ReconnectingFactory, _key, _UNSET)
-del _key
+# A setting the instance does not hold reads as the class's default, stored
+# as ``_setting_<name>`` (a subclass's own by __init_subclass__): one
+# attribute lookup for the machine's hot path.
+for _name, (_default, _) in _SETTINGS.items():
+    setattr(ReconnectingFactory, _SETTING_KEYS[_name], _default)
+del _name, _default
 
 
 def _stopTrying(link: Machine) -> None:

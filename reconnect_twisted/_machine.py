@@ -48,7 +48,7 @@ from ._errors import (
 )
 from ._status import TRANSITIONS, ConnectionState, ConnectionStatus
 from ._text import peerText
-from .failover import rotationOf
+from .failover import ServerRotation, rotationOf
 from .policy import GiveUp, Reconnect, ReconnectAfter, isDecision
 
 if TYPE_CHECKING:
@@ -84,6 +84,8 @@ def _info(format: str, **fields: object) -> None:
     """``_log.info``, for the lines of every connection."""
     _emit(LogLevel.info, format, fields)
 
+#: "Not given": Machine._target() looks the rotation up itself.
+_ASK = object()
 #: Seconds ``giveUp()`` waits for ``loseConnection`` before ``abortConnection``.
 CLOSE_TIMEOUT = 5.0
 #: Seconds after an abort without ``connectionLost`` before the machine warns
@@ -237,11 +239,15 @@ class Hub:
             return
         self.busy = True
         try:
-            self._step(handler, args)
-            queue = self._queue
-            while queue:
+            while True:
+                try:
+                    handler(*args)
+                except Exception:
+                    _log.failure("reconnect_twisted internal error; please report")
+                queue = self._queue
+                if not queue:
+                    break
                 handler, args = queue.pop(0)
-                self._step(handler, args)
         finally:
             self.busy = False
             self._queue = None  # (an idle factory holds no queue)
@@ -324,12 +330,6 @@ class Hub:
         queue.extend(events[1:])
         handler, args = events[0]
         self.run(handler, *args)
-
-    def _step(self, handler: Callable[..., object], args: tuple[Any, ...]) -> None:
-        try:
-            handler(*args)
-        except Exception:
-            _log.failure("reconnect_twisted internal error; please report")
 
     def _flush(self) -> None:
         """At rest: tell the observers, settle the waiters, in order."""
@@ -784,10 +784,14 @@ class Machine:
         return clock
 
     def _now(self) -> float:
-        return float(self.clock.seconds())
+        clock = self._clock
+        if clock is None:
+            clock = self.clock
+        return float(clock.seconds())
 
     def _call(self, name: str, delay: float, function: Callable[[], None]) -> None:
-        self._cancel(name)
+        if self._calls is not None:
+            self._cancel(name)
         calls = self._calls
         if calls is None:  # (_cancel drops an emptied dict: fetch it after)
             calls = self._calls = {}
@@ -848,12 +852,13 @@ class Machine:
         )
 
     def _enter(self, state: ConnectionState) -> None:
-        if state is not self.state:
-            if (self.state._value_, state._value_) not in _ALLOWED:
+        old = self.state
+        if state is not old:
+            if state._value_ not in _NEXT[old._value_]:
                 _log.error(
                     "reconnect_twisted internal error; please report: "
                     "transition {old} -> {new} is not in TRANSITIONS",
-                    old=self.state.name,
+                    old=old.name,
                     new=state.name,
                 )
             self.since = self._now()
@@ -863,14 +868,22 @@ class Machine:
 
     def notify(self) -> None:
         """Tell the hub this link's status may have changed."""
-        self.hub.notify(self)
+        hub = self.hub
+        if hub._observers:  # (nobody listens: not even a call, the hot path)
+            hub.notify(self)
 
-    def _target(self) -> str:
+    def _target(self, rotation: object = _ASK) -> str:
+        """
+        What the link connects to, for logs and status: the failover
+        server in use or being tried, else the driver's target.
+        ``rotation``: ``rotationOf(self.driver)`` when the caller has it.
+        """
         if self.driver is None:
             return "(not started)"
         try:
-            rotation = rotationOf(self.driver)
-            if rotation is not None:
+            if rotation is _ASK:
+                rotation = rotationOf(self.driver)
+            if isinstance(rotation, ServerRotation):
                 return rotation.describe()  # the server in use or being tried
             return self.driver.describe()
         except Exception:
@@ -918,7 +931,7 @@ class Machine:
         return self._floor(delay)
 
     def _floor(self, delay: float) -> float:
-        floor = float(self.owner.minDelay)
+        floor = float(self.owner._setting_minDelay)
         if delay < floor:
             if self.hub.firstTime("floor"):
                 _log.info(
@@ -996,7 +1009,7 @@ class Machine:
         self.cancelReason = None
         self.reportedReason = None
         self._enter(S.CONNECTING)
-        timeout = self.owner._setting("connectTimeout")
+        timeout = self.owner._setting_connectTimeout
         if timeout:
             self._call("connectTimeout", timeout, self._connectTimedOut)
         self.notify()
@@ -1004,7 +1017,7 @@ class Machine:
     def _connectTimedOut(self) -> None:
         if self.state is not S.CONNECTING:
             return
-        timeout = self.owner._setting("connectTimeout")
+        timeout = self.owner._setting_connectTimeout
         self._cancelAttempt(
             Failure(ConnectTimeout(f"no connection within {timeout:g}s"))
         )
@@ -1289,8 +1302,8 @@ class Machine:
             self._schedule, self.attempt = probe[0], probe[1] + 1
             self._nextDelay()  # the probe took the place of the attempt due next
         decision = self._decide(reason)
-        target = self._target()
         rotation = rotationOf(self.driver)
+        target = self._target(rotation)
         if rotation is not None:
             # Failover: a pass over the servers is one step of the schedule.
             passDecision = rotation.attemptEnded(
@@ -1303,7 +1316,7 @@ class Machine:
         if isinstance(decision, GiveUp):
             self._stop(decision.reason)
             return
-        maxRetries = self.owner._setting("maxRetries")
+        maxRetries = self.owner._setting_maxRetries
         if maxRetries is not None and self.attempt > maxRetries:
             self._stop(f"gave up: maxRetries ({maxRetries}) exceeded")
             return
@@ -1377,14 +1390,15 @@ class Machine:
         self._enter(S.WAITING)
         self.owner.delay = delay
         calls = self._calls
-        spare = calls.pop("connectTimeout", None) if calls else None
-        if spare is not None and spare.active():
-            assert calls is not None
-            cast(Any, spare).args = ("retry", self._retryDue)
-            spare.reset(delay)
-            calls["retry"] = spare
-        else:
-            self._call("retry", delay, self._retryDue)
+        if calls:
+            spare = calls.pop("connectTimeout", None)
+            if spare is not None and spare.active():
+                spare.args = ("retry", self._retryDue)  # type: ignore[attr-defined]
+                spare.reset(delay)
+                calls["retry"] = spare
+                self.notify()
+                return
+        self._call("retry", delay, self._retryDue)
         self.notify()
 
     def _retryDue(self) -> None:
@@ -1631,9 +1645,12 @@ class Machine:
 
 
 #: TRANSITIONS as (from, to) value pairs: strings hash in C, enums do not.
-_ALLOWED = frozenset(
-    (old._value_, new._value_) for old, news in TRANSITIONS.items() for new in news
-)
+#: The states each state may move to (TRANSITIONS, by value: an Enum's
+#: ``__hash__`` is Python code, a str's is cached).
+_NEXT = {
+    old._value_: frozenset(new._value_ for new in news)
+    for old, news in TRANSITIONS.items()
+}
 
 #: The failed-attempt log line: (connection lost?, offline?) -> format.
 _FAILED_FORMATS = {
@@ -1681,8 +1698,29 @@ def describeFailure(reason: Failure | None) -> str:
     if reason is None:
         return "none"
     error = reason.value
+    key = None
+    if isinstance(error, ConnectError):
+        # Every failed attempt logs one: memoised for the connect errors,
+        # whose text is a function of their type, args and osError.
+        try:
+            key = (type(error), error.args, error.osError)
+            described = _DESCRIBED.get(key)
+        except TypeError:  # unhashable args
+            key = described = None
+        if described is not None:
+            return described
     text = str(error)
     if isinstance(error, CancelledError) and not text:
         return "cancelled"
     name = type(error).__name__
-    return f"{name}: {peerText(text)}" if text else name
+    described = f"{name}: {peerText(text)}" if text else name
+    if key is not None:
+        if len(_DESCRIBED) >= _DESCRIBED_MAX:
+            _DESCRIBED.clear()
+        _DESCRIBED[key] = described
+    return described
+
+
+#: describeFailure()'s memo of connect errors (bounded: cleared when full).
+_DESCRIBED: dict[tuple[type, tuple[Any, ...], object], str] = {}
+_DESCRIBED_MAX = 256

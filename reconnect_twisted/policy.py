@@ -49,6 +49,10 @@ class Reconnect:
     """
 
 
+#: The default decision (immutable: one instance serves every call).
+_RECONNECT = Reconnect()
+
+
 @dataclass(frozen=True)
 class ReconnectAfter:
     """
@@ -120,7 +124,7 @@ class DefaultPolicy:
             if not after >= 0:  # negative or NaN
                 after = 0.0
             return ReconnectAfter(min(after, self.maxRetryLater))
-        return Reconnect()
+        return _RECONNECT
 
     def __repr__(self) -> str:
         return f"DefaultPolicy(maxRetryLater={self.maxRetryLater!r})"
