@@ -110,12 +110,12 @@ class SimulateTests(SynchronousTestCase):
         """
         configuration = simulator.configurations(_options())[0]
         state = __import__("random").getstate()
-        first = simulate(configuration, clients=200, rate=20, seed=7)
-        second = simulate(configuration, clients=200, rate=20, seed=7)
+        first = simulate(configuration, clients=100, rate=20, seed=7)
+        second = simulate(configuration, clients=100, rate=20, seed=7)
         self.assertEqual(__import__("random").getstate(), state)
         first.wallSeconds = second.wallSeconds = 0.0
         self.assertEqual(first, second)
-        self.assertEqual(first.reconnected, 200)
+        self.assertEqual(first.reconnected, 100)
 
     def test_invariants(self) -> None:
         """
@@ -125,13 +125,13 @@ class SimulateTests(SynchronousTestCase):
         """
         for kind in ("rcf", "cs", "ours"):
             configuration = Configuration(kind, kind)
-            result = simulate(configuration, clients=150, rate=30, seed=3)
-            self.assertEqual(result.reconnected, 150, kind)
+            result = simulate(configuration, clients=90, rate=30, seed=3)
+            self.assertEqual(result.reconnected, 90, kind)
             assert result.t50 is not None and result.t99 is not None
             assert result.t100 is not None
             self.assertTrue(0 < result.t50 <= result.t99 <= result.t100, kind)
-            self.assertGreaterEqual(result.t100, 150 / 30 - 1, kind)
-            self.assertGreaterEqual(result.attempts, 150, kind)
+            self.assertGreaterEqual(result.t100, 90 / 30 - 1, kind)
+            self.assertGreaterEqual(result.attempts, 90, kind)
             self.assertEqual(sum(result.perSecond), result.attempts, kind)
             self.assertEqual(max(result.perSecond), result.peakPerSecond, kind)
 
@@ -329,8 +329,8 @@ class CommandLineTests(SynchronousTestCase):
         self.addCleanup(__import__("shutil").rmtree, directory)
         path = os.path.join(directory, "herd.png")
         code, out, _ = self.simulateMain(
-            "--clients", "60", "--accept-rate", "20", "--preset", "server",
-            "--preset", "client", "--network-up-at", "5", "--plot", path,
+            "--clients", "20", "--accept-rate", "10", "--preset", "server",
+            "--preset", "client", "--network-up-at", "2", "--plot", path,
         )  # fmt: skip
         self.assertEqual(code, 0)
         self.assertIn(f"plot: {path}", out)
