@@ -944,7 +944,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
     def startedConnecting(self, connector: IConnector) -> None:
         """A connector began an attempt (ours, or the first connectTCP)."""
         self.connector = connector
-        hub = self._hub
+        hub = self._hubInstance or self._hub
         link = hub.primary
         if link.driverKey is not connector:  # (the one-connector fast path)
             link = hub.linkFor(connector)
@@ -957,7 +957,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
     def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         """The connector's attempt failed."""
-        hub = self._hub
+        hub = self._hubInstance or self._hub
         link = hub.primary
         if link.driverKey is not connector:  # (the one-connector fast path)
             link = self._linkOfConnector(connector)

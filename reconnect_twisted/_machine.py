@@ -27,6 +27,7 @@ connector or service the factory is used with. One link is the common case.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -58,7 +59,7 @@ S = ConnectionState
 _log = Logger(namespace="reconnect_twisted")
 
 
-def _emit(level: LogLevel, format: str, fields: dict[str, object]) -> None:
+def _emit(level: LogLevel, format: str, /, **fields: object) -> None:
     """
     ``_log.emit(level, format, **fields)`` without ``Logger.emit``'s check of
     the level against every ``LogLevel`` (a sorted walk of the constants, on
@@ -75,14 +76,10 @@ def _emit(level: LogLevel, format: str, fields: dict[str, object]) -> None:
     _log.observer(fields)
 
 
-def _warn(format: str, **fields: object) -> None:
-    """``_log.warn``, for the lines of every failed attempt."""
-    _emit(LogLevel.warn, format, fields)
-
-
-def _info(format: str, **fields: object) -> None:
-    """``_log.info``, for the lines of every connection."""
-    _emit(LogLevel.info, format, fields)
+#: ``_log.warn``, for the lines of every failed attempt (a partial: no frame).
+_warn = functools.partial(_emit, LogLevel.warn)
+#: ``_log.info``, for the lines of every connection.
+_info = functools.partial(_emit, LogLevel.info)
 
 #: "Not given": Machine._target() looks the rotation up itself.
 _ASK = object()
@@ -861,7 +858,10 @@ class Machine:
                     old=old.name,
                     new=state.name,
                 )
-            self.since = self._now()
+            clock = self._clock
+            if clock is None:
+                clock = self.clock
+            self.since = float(clock.seconds())
         self.state = state
         if state is not S.STOPPED:
             self.stopReason = None
@@ -928,7 +928,9 @@ class Machine:
                     ceiling=ceiling,
                 )
             delay = ceiling
-        return self._floor(delay)
+        if delay < self.owner._setting_minDelay:
+            return self._floor(delay)
+        return delay
 
     def _floor(self, delay: float) -> float:
         floor = float(self.owner._setting_minDelay)
@@ -986,7 +988,8 @@ class Machine:
         self._beginOutage()
 
     def _connectNow(self) -> None:
-        self._cancel("retry")
+        if self._calls is not None:
+            self._cancel("retry")
         if self.closing is not None:
             # One transport at a time: attempt once the old one has closed.
             self.attemptAfterClose = True
@@ -1012,7 +1015,8 @@ class Machine:
         timeout = self.owner._setting_connectTimeout
         if timeout:
             self._call("connectTimeout", timeout, self._connectTimedOut)
-        self.notify()
+        if hub._observers:
+            hub.notify(self)
 
     def _connectTimedOut(self) -> None:
         if self.state is not S.CONNECTING:
@@ -1051,7 +1055,13 @@ class Machine:
             return
         if self.state is not S.CONNECTING:
             return  # a cancelled attempt reporting back late
-        self._attemptFailed(_orUnknown(reason))
+        if type(reason) is not Failure:
+            reason = _orUnknown(reason)
+        # (_attemptFailed, inline: once per failed attempt)
+        if self.cancelReason is not None:
+            reason, self.cancelReason = self.cancelReason, None
+        self.reportedReason = None
+        self._failed(reason)
 
     def _attemptFailed(self, reason: Failure) -> None:
         # The connect timeout stays armed: _wait() turns it into the retry
@@ -1396,7 +1406,8 @@ class Machine:
                 spare.args = ("retry", self._retryDue)  # type: ignore[attr-defined]
                 spare.reset(delay)
                 calls["retry"] = spare
-                self.notify()
+                if self.hub._observers:
+                    self.hub.notify(self)
                 return
         self._call("retry", delay, self._retryDue)
         self.notify()

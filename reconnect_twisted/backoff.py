@@ -101,8 +101,12 @@ class FixedBackoff:
         """
         Yield ``interval`` (jittered) forever.
         """
+        interval, jitter, rng = self.interval, self.jitter, self._rng
+        if jitter == 0.0:
+            while True:
+                yield interval
         while True:
-            yield _jittered(self._rng, self.interval, self.jitter)
+            yield rng.uniform(interval * (1.0 - jitter), interval)
 
     def __repr__(self) -> str:
         return f"FixedBackoff(interval={self.interval!r}, jitter={self.jitter!r})"

@@ -422,8 +422,11 @@ def connectFailover(
 
 def rotationOf(driver: object) -> ServerRotation | None:
     """The :class:`ServerRotation` behind a machine's driver, if any."""
-    target = getattr(driver, "endpoint", None)
+    # (Checked by class, not by getattr with a default: on every failed
+    # attempt a missing attribute would raise and catch an AttributeError.)
+    target = getattr(driver, "connector", None)
     if target is None:
-        target = getattr(driver, "connector", None)
-    rotation = getattr(target, "failoverRotation", None)
-    return rotation if isinstance(rotation, ServerRotation) else None
+        target = getattr(driver, "endpoint", None)
+    if isinstance(target, (FailoverConnector, FailoverEndpoint)):
+        return target.failoverRotation
+    return None
