@@ -1593,6 +1593,23 @@ class Machine:
 
     # -- network -------------------------------------------------------------
 
+    def _lostWithTheNetwork(self) -> bool:
+        """
+        Whether network-up finds this link in a fresh outage at its
+        schedule's first step whose failure was not the network's: its
+        connection was lost (or its first attempt failed) as the network
+        went, less than ``NETWORK_UP_COOLDOWN`` ago. Such a link gains
+        nothing from a reset, and a probe now would synchronise a fleet.
+        """
+        since, failure = self.outageSince, self.lastFailure
+        return (
+            self.attempt <= 1
+            and self.state is not S.CONNECTING
+            and since is not None
+            and self._now() - since < NETWORK_UP_COOLDOWN
+            and not (failure is not None and _isNetworkError(failure))
+        )
+
     def networkChanged(
         self, up: bool | None, previous: bool | None, reset: bool
     ) -> None:
@@ -1643,6 +1660,17 @@ class Machine:
             else:
                 self.notify()
             return
+        if self._lostWithTheNetwork():
+            # Nothing to undo and nothing the network stopped: it goes on as
+            # after any drop, at its schedule's first step, spread by the
+            # schedule's jitter. (A fleet that dropped with its network must
+            # not all probe within networkUpJitter: bench/herd.py's
+            # "+ network up".)
+            if self.state is S.OFFLINE:
+                self._wait(self._nextDelay())
+            else:
+                self.notify()
+            return
         if self.state is S.CONNECTING:
             self._cancelAttempt(None)  # it began before the network came back
         # A free probe: if it fails for a reason that is not the network, the
@@ -1655,7 +1683,6 @@ class Machine:
         self._wait(max(self.owner.rng.uniform(0.0, jitter), 0.0))
 
 
-#: TRANSITIONS as (from, to) value pairs: strings hash in C, enums do not.
 #: The states each state may move to (TRANSITIONS, by value: an Enum's
 #: ``__hash__`` is Python code, a str's is cached).
 _NEXT = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from twisted.internet import error
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -152,10 +153,67 @@ class NetworkAwarenessTests(SynchronousTestCase):
             self.clock.advance(0.25)
             self.monitor.setUp(True)
             self.clock.advance(0.25)
-        # The first attempt, then one per 10 s cooldown (t=0.25, 10.25, ...,
-        # 50.25): each flap inside the cooldown only resumes the schedule,
-        # whose growing delay the next "down" cancels.
-        self.assertEqual(connector.attempts, 7)
+        # The first attempt (t=0); the flap at t=0.25 finds a fresh outage at
+        # the schedule's first step (refused, not a network error): no probe.
+        # Then one probe per 10 s cooldown (t=10.25, ..., 50.25): each flap
+        # inside the cooldown only resumes the schedule, whose growing delay
+        # the next "down" cancels.
+        self.assertEqual(connector.attempts, 6)
+        self.finish()
+
+    def test_lostWithTheNetworkResumesFirstStep(self) -> None:
+        """
+        When the connection was lost as the network went down and the
+        network is back within the cooldown, the link takes its schedule's
+        first step (no probe within networkUpJitter): a fleet that dropped
+        with its network does not come back all at once.
+        """
+        connector = self.make(networkUpJitter=0.25)
+        connector.succeed()
+        self.clock.advance(6)  # past minUptime: the schedule is fresh
+        self.monitor.setUp(False)
+        connector.drop()
+        self.assertEqual(self.factory.status.state, S.OFFLINE)
+        self.clock.advance(3)
+        self.monitor.setUp(True)
+        status = self.factory.status
+        self.assertEqual(status.state, S.WAITING)
+        self.assertEqual(status.attempt, 1)
+        self.assertEqual(status.nextAttemptAt, 9.0 + 2.0)  # the first step: 2 s
+        self.clock.advance(1.999)
+        self.assertEqual(connector.attempts, 1)
+        self.clock.advance(0.001)
+        self.assertEqual(connector.attempts, 2)
+        self.finish()
+
+    def test_lostLongAgoProbes(self) -> None:
+        """
+        When the outage is older than the cooldown, network-up probes within
+        networkUpJitter even at the schedule's first step.
+        """
+        connector = self.make(networkUpJitter=0)
+        connector.succeed()
+        self.clock.advance(6)
+        self.monitor.setUp(False)
+        connector.drop()
+        self.clock.advance(10)
+        self.monitor.setUp(True)
+        self.clock.advance(0)
+        self.assertEqual(connector.attempts, 2)
+        self.finish()
+
+    def test_networkErrorAtFirstStepProbes(self) -> None:
+        """
+        When the first attempt failed because the network was unreachable,
+        network-up probes at once: that is the news it waits for.
+        """
+        connector = self.make(networkUpJitter=0)
+        connector.fail(error.ConnectError(osError=101, string="unreachable"))
+        self.monitor.setUp(False)
+        self.clock.advance(1)
+        self.monitor.setUp(True)
+        self.clock.advance(0)
+        self.assertEqual(connector.attempts, 2)
         self.finish()
 
     def test_vanishedLocalAddressAborts(self) -> None:
