@@ -96,6 +96,10 @@ MAX_DELAY_CEILING = 24 * 3600.0
 #: A network-up within this many seconds of the last one that reset the
 #: schedule does not reset it again (a flapping link must not cause a storm).
 NETWORK_UP_COOLDOWN = 10.0
+#: Network-up keeps a wait of at most this many seconds at a schedule's first
+#: step in a fresh outage (see Machine._lostWithTheNetwork); longer ones are
+#: cut by a probe.
+NETWORK_UP_KEEP = 5.0
 
 #: Which state a pool's aggregate status shows: the first of these any link is in.
 _AGGREGATE_ORDER = (
@@ -998,23 +1002,40 @@ class Machine:
         if self.driver is None:
             self._stop("gave up: no connector to retry with")
             return
-        self._enterConnecting()
+        self._enterConnecting(arm=False)
         try:
             self.driver.startAttempt()
         except Exception:
             if self.state is S.CONNECTING:
                 self._attemptFailed(Failure())
+            return
+        if self.state is S.CONNECTING and self.owner._setting_connectTimeout:
+            # Armed once what the attempt reported at once (queued meanwhile,
+            # e.g. a refusal) has been handled: an attempt that already
+            # failed needs no timer.
+            self.hub.run(self._armConnectTimeout)
 
-    def _enterConnecting(self) -> None:
+    def _armConnectTimeout(self) -> None:
+        if self.state is not S.CONNECTING:
+            return
+        calls = self._calls
+        if calls is not None and "connectTimeout" in calls:
+            return  # armed for this attempt already
+        timeout = self.owner._setting_connectTimeout
+        if timeout:
+            self._call("connectTimeout", timeout, self._connectTimedOut)
+
+    def _enterConnecting(self, arm: bool = True) -> None:
         hub = self.hub
         if hub._unwatchNetwork is None and self.owner.networkMonitor is not None:
             hub.ensureMonitor()
         self.cancelReason = None
         self.reportedReason = None
         self._enter(S.CONNECTING)
-        timeout = self.owner._setting_connectTimeout
-        if timeout:
-            self._call("connectTimeout", timeout, self._connectTimedOut)
+        if arm:
+            timeout = self.owner._setting_connectTimeout
+            if timeout:
+                self._call("connectTimeout", timeout, self._connectTimedOut)
         if hub._observers:
             hub.notify(self)
 
@@ -1064,9 +1085,8 @@ class Machine:
         self._failed(reason)
 
     def _attemptFailed(self, reason: Failure) -> None:
-        # The connect timeout stays armed: _wait() turns it into the retry
-        # timer (one DelayedCall reset instead of a cancel and a new one);
-        # every other way out of _failed() cancels it.
+        # The connect timeout, if armed, is cancelled by _wait() or by
+        # whichever other way out of _failed() is taken.
         if self.cancelReason is not None:
             reason, self.cancelReason = self.cancelReason, None
         self.reportedReason = None
@@ -1401,14 +1421,16 @@ class Machine:
         self.owner.delay = delay
         calls = self._calls
         if calls:
-            spare = calls.pop("connectTimeout", None)
-            if spare is not None and spare.active():
-                spare.args = ("retry", self._retryDue)  # type: ignore[attr-defined]
-                spare.reset(delay)
-                calls["retry"] = spare
-                if self.hub._observers:
-                    self.hub.notify(self)
-                return
+            # Cancelled, not reset into the retry timer: a reactor moves a
+            # call reset to an earlier time with a linear search of its heap
+            # (ReactorBase._moveCallLaterSooner), which a process holding
+            # thousands of timers would pay on every failed attempt; a
+            # cancel is O(1) and the new call O(log n).
+            timeout = calls.pop("connectTimeout", None)
+            if timeout is not None and timeout.active():
+                timeout.cancel()
+            if not calls:
+                self._calls = None
         self._call("retry", delay, self._retryDue)
         self.notify()
 
@@ -1661,16 +1683,21 @@ class Machine:
                 self.notify()
             return
         if self._lostWithTheNetwork():
-            # Nothing to undo and nothing the network stopped: it goes on as
-            # after any drop, at its schedule's first step, spread by the
-            # schedule's jitter. (A fleet that dropped with its network must
-            # not all probe within networkUpJitter: bench/herd.py's
-            # "+ network up".)
+            # Nothing to undo and nothing the network stopped: a short first
+            # step is kept, as after any drop, spread by the schedule's
+            # jitter (a fleet that dropped with its network must not all
+            # probe within networkUpJitter: bench/herd.py's "+ network up").
+            # A long one is cut by the probe, which takes its place.
             if self.state is S.OFFLINE:
-                self._wait(self._nextDelay())
+                delay = self._nextDelay()
+                if delay <= NETWORK_UP_KEEP:
+                    self._wait(delay)
+                    return
             else:
-                self.notify()
-            return
+                due = self.nextAttemptAt
+                if due is None or due - self._now() <= NETWORK_UP_KEEP:
+                    self.notify()
+                    return
         if self.state is S.CONNECTING:
             self._cancelAttempt(None)  # it began before the network came back
         # A free probe: if it fails for a reason that is not the network, the

@@ -186,6 +186,22 @@ class NetworkAwarenessTests(SynchronousTestCase):
         self.assertEqual(connector.attempts, 2)
         self.finish()
 
+    def test_lostWithTheNetworkLongFirstStepProbes(self) -> None:
+        """
+        When a fresh outage's first step is longer than 5 s, network-up cuts
+        it with a probe within networkUpJitter.
+        """
+        connector = self.make(networkUpJitter=0, backoff=FixedBackoff(30))
+        connector.succeed()
+        self.clock.advance(6)
+        self.monitor.setUp(False)
+        connector.drop()
+        self.clock.advance(3)
+        self.monitor.setUp(True)
+        self.clock.advance(0)
+        self.assertEqual(connector.attempts, 2)
+        self.finish()
+
     def test_lostLongAgoProbes(self) -> None:
         """
         When the outage is older than the cooldown, network-up probes within
