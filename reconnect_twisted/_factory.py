@@ -346,6 +346,8 @@ class ReconnectingFactory(ReconnectingClientFactory):
         _setting_connectTimeout: float | None
         _setting_maxRetries: int | None
         _setting_minDelay: float
+        _setting_minUptime: float
+        _setting_handshakeTimeout: float | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
-from twisted.internet.error import ConnectError, ConnectionLost
+from twisted.internet.error import ConnectError, ConnectionClosed, ConnectionLost
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger, LogLevel
@@ -1211,7 +1211,7 @@ class Machine:
             return
         self._handshake = d
         d.addBoth(self._handshakeDone, d)
-        timeout = self.owner._setting("handshakeTimeout")
+        timeout = self.owner._setting_handshakeTimeout
         if self._handshake is d and timeout and not d.called:
             self._call("handshakeTimeout", timeout, self._handshakeTimedOut)
 
@@ -1291,7 +1291,7 @@ class Machine:
         self.lastFailure = None
         since = self.outageSince
         if since is not None and self.attempt > 0:
-            _log.info(
+            _info(
                 "Connected to {target} after an outage of {duration:.3f}s "
                 "({attempt} failed attempts)",
                 target=self._target(),
@@ -1301,7 +1301,7 @@ class Machine:
         else:
             _info("Connected to {target}", target=self._target())
         self.outageSince = None
-        minUptime = self.owner._setting("minUptime")
+        minUptime = self.owner._setting_minUptime
         if minUptime:
             self._call("uptime", minUptime, self._stayedUp)
         else:
@@ -1764,11 +1764,13 @@ def describeFailure(reason: Failure | None) -> str:
         return "none"
     error = reason.value
     key = None
-    if isinstance(error, ConnectError):
-        # Every failed attempt logs one: memoised for the connect errors,
-        # whose text is a function of their type, args and osError.
+    if isinstance(error, _MEMO_ERRORS):
+        # Every failed attempt or lost connection logs one: memoised for
+        # Twisted's connect and connection-closed errors, whose text is a
+        # function of their type, args and osError.
         try:
-            key = (type(error), error.args, error.osError)
+            osError = error.osError if isinstance(error, ConnectError) else None
+            key = (type(error), error.args, osError)
             described = _DESCRIBED.get(key)
         except TypeError:  # unhashable args
             key = described = None
@@ -1786,6 +1788,8 @@ def describeFailure(reason: Failure | None) -> str:
     return described
 
 
+#: The errors describeFailure() memoises.
+_MEMO_ERRORS = (ConnectError, ConnectionClosed)
 #: describeFailure()'s memo of connect errors (bounded: cleared when full).
 _DESCRIBED: dict[tuple[type, tuple[Any, ...], object], str] = {}
 _DESCRIBED_MAX = 256
