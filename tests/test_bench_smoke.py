@@ -131,3 +131,42 @@ def test_targets(results: dict[str, Any]) -> None:
         assert t["status"] in ("PASS", "FAIL", "SKIP")
         if t["status"] == "FAIL":
             assert isNumber(t["miss"]) and t["miss"] > 0
+
+
+@pytest.mark.parametrize("scenario", ["attempt", "cycle"])
+@pytest.mark.parametrize("kind", ["rcf", "ours"])
+def test_instructionsChild(kind: str, scenario: str) -> None:
+    """
+    Each ``bench.instructions`` loop runs without valgrind, one simulated
+    second per step, and its stop leaves no timer behind (the counts
+    themselves need valgrind: not in the suite).
+    """
+    from bench import instructions
+
+    make = instructions._attempt if scenario == "attempt" else instructions._cycle
+    step, stop = make(kind)
+    clock = _clockOf(step)
+    for _ in range(5):
+        step()
+    assert clock.seconds() == 5.0
+    stop()
+    assert clock.getDelayedCalls() == []
+
+
+def _clockOf(step: Any) -> Any:
+    """The clock a step closure advances."""
+    cells = {
+        name: cell.cell_contents
+        for name, cell in zip(step.__code__.co_freevars, step.__closure__, strict=True)
+    }
+    return cells["clock"]
+
+
+def test_instructionsSkipsWithoutValgrind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without valgrind the benchmark says so instead of failing."""
+    from bench import instructions
+
+    monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
+    assert instructions.run(10) == {
+        "skipped": "valgrind is not installed (apt-get install valgrind)"
+    }
