@@ -53,6 +53,10 @@ WARMUP_ADVANCES = 50
 class FailingConnector:
     """An ``IConnector`` whose every attempt is refused at once."""
 
+    #: As ``twisted.internet.base.BaseConnector`` has it between attempts
+    #: (what reconnect_twisted reads before it connects).
+    state = "disconnected"
+
     def __init__(self, factory: Any) -> None:
         self.factory = factory
         self.attempts = 0

@@ -347,6 +347,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         _setting_maxRetries: int | None
         _setting_minDelay: float
         _setting_minUptime: float
+        _setting_maxRetryLater: float
         _setting_handshakeTimeout: float | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -724,7 +725,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
             return None
         policy = self._policy
         if policy is None and self.policy is None:
-            if self.maxRetryLater == _DEFAULT_POLICY.maxRetryLater:
+            if self._setting_maxRetryLater == _DEFAULT_POLICY.maxRetryLater:
                 return _DEFAULT_POLICY
             return None
         return policy if type(policy) is DefaultPolicy else None

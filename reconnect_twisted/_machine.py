@@ -30,7 +30,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.error import ConnectError, ConnectionClosed, ConnectionLost
@@ -65,17 +65,22 @@ def _emit(level: LogLevel, format: str, /, **fields: object) -> None:
     the level against every ``LogLevel`` (a sorted walk of the constants, on
     every attempt): the same event, for the same observers.
     """
-    fields.update(
-        log_logger=_log,
-        log_level=level,
-        log_namespace=_log.namespace,
-        log_source=None,
-        log_format=format,
-        log_time=time.time(),
-    )
+    fields.update(_LEVEL_FIELDS[level])
+    fields["log_format"] = format
+    fields["log_time"] = time.time()
     _log.observer(fields)
 
 
+#: The fields _emit() adds to an event at each level (built once).
+_LEVEL_FIELDS = {
+    level: {
+        "log_logger": _log,
+        "log_level": level,
+        "log_namespace": _log.namespace,
+        "log_source": None,
+    }
+    for level in (LogLevel.warn, LogLevel.info)
+}
 #: ``_log.warn``, for the lines of every failed attempt (a partial: no frame).
 _warn = functools.partial(_emit, LogLevel.warn)
 #: ``_log.info``, for the lines of every connection.
@@ -992,7 +997,8 @@ class Machine:
         self._beginOutage()
 
     def _connectNow(self) -> None:
-        if self._calls is not None:
+        calls = self._calls
+        if calls is not None and "retry" in calls:
             self._cancel("retry")
         if self.closing is not None:
             # One transport at a time: attempt once the old one has closed.
@@ -1010,9 +1016,17 @@ class Machine:
                 self._attemptFailed(Failure())
             return
         if self.state is S.CONNECTING and self.owner._setting_connectTimeout:
-            # Armed once what the attempt reported at once (queued meanwhile,
-            # e.g. a refusal) has been handled: an attempt that already
-            # failed needs no timer.
+            queue = self.hub._queue
+            if not queue:  # nothing reported yet: the attempt is in flight
+                self._armConnectTimeout()
+                return
+            last = queue[-1][0]
+            if (
+                getattr(last, "__func__", None) is Machine.attemptFailed
+                and getattr(last, "__self__", None) is self
+            ):
+                return  # refused at once (its report is queued): no timer
+            # Armed once what the attempt reported at once has been handled.
             self.hub.run(self._armConnectTimeout)
 
     def _armConnectTimeout(self) -> None:
@@ -1331,7 +1345,12 @@ class Machine:
             # not the network: resume the schedule where it was.
             self._schedule, self.attempt = probe[0], probe[1] + 1
             self._nextDelay()  # the probe took the place of the attempt due next
-        decision = self._decide(reason)
+        plain = self.owner._plainDefaultPolicy()
+        decision = (
+            self._decide(reason)
+            if plain is None
+            else plain.decide(reason, None)  # type: ignore[arg-type]
+        )
         rotation = rotationOf(self.driver)
         target = self._target(rotation)
         if rotation is not None:
@@ -1343,7 +1362,8 @@ class Machine:
                 self._nextServer(target, reason)
                 return
             decision = passDecision
-        if isinstance(decision, GiveUp):
+        plainReconnect = type(decision) is Reconnect  # (the common case first)
+        if not plainReconnect and isinstance(decision, GiveUp):
             self._stop(decision.reason)
             return
         maxRetries = self.owner._setting_maxRetries
@@ -1353,7 +1373,7 @@ class Machine:
         delay: float | None
         if self.hub.networkUp is False:
             delay = None  # OFFLINE: the network coming back will restart us
-        elif isinstance(decision, ReconnectAfter):
+        elif not plainReconnect and isinstance(decision, ReconnectAfter):
             delay = self._nextDelay()
             limit = self.owner._setting("maxRetryLater")
             delay = self._floor(min(max(decision.delay, delay), limit))
@@ -1399,9 +1419,7 @@ class Machine:
             self._wait(delay)
 
     def _decide(self, reason: Failure) -> Reconnect | ReconnectAfter | GiveUp:
-        plain = self.owner._plainDefaultPolicy()
-        if plain is not None:
-            return plain.decide(reason, cast(ConnectionStatus, None))
+        """Ask the factory's ``decide()`` (not the plain default policy)."""
         try:
             decision = self.owner.decide(reason, self.hub.status(self))
         except Exception:
@@ -1426,15 +1444,24 @@ class Machine:
             # (ReactorBase._moveCallLaterSooner), which a process holding
             # thousands of timers would pay on every failed attempt; a
             # cancel is O(1) and the new call O(log n).
-            timeout = calls.pop("connectTimeout", None)
-            if timeout is not None and timeout.active():
-                timeout.cancel()
-            if not calls:
-                self._calls = None
-        self._call("retry", delay, self._retryDue)
-        self.notify()
+            for name in ("connectTimeout", "retry"):
+                call = calls.pop(name, None)
+                if call is not None and call.active():
+                    call.cancel()
+        else:
+            calls = self._calls = {}
+        # (_call, inline; the timer runs the hub directly: _retryDue pops it)
+        calls["retry"] = self.clock.callLater(delay, self.hub.run, self._retryDue)
+        hub = self.hub
+        if hub._observers:
+            hub.notify(self)
 
     def _retryDue(self) -> None:
+        calls = self._calls
+        if calls is not None:
+            calls.pop("retry", None)
+            if not calls:
+                self._calls = None  # an idle connection holds no dict
         if self.state is S.WAITING:
             self._connectNow()
 

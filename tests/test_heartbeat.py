@@ -167,8 +167,11 @@ class HeartbeatTestsMixin:
         self.driver.drop()
         self.assertFalse(protocol.heartbeatRunning)
         self.assertEqual(
-            [call.func.__name__ for call in self.clock.getDelayedCalls()],
-            ["_fire"],  # the factory's retry only
+            [
+                (call.func.__name__, [arg.__name__ for arg in call.args])
+                for call in self.clock.getDelayedCalls()
+            ],
+            [("run", ["_retryDue"])],  # the factory's retry only
         )
         self.finish()
 
