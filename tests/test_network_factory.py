@@ -48,6 +48,22 @@ class NetworkAwarenessTests(SynchronousTestCase):
                 return
             self.clock.advance(status.nextAttemptAt - self.clock.seconds())
 
+    def dropWithTheNetwork(self, downFor: float, **kw: Any) -> FakeConnector:
+        """
+        Connect (``make(**kw)``), stay up past ``minUptime`` (t = 6: the
+        schedule is fresh), lose the connection as the network goes down,
+        and bring the network back ``downFor`` seconds later.
+        """
+        connector = self.make(**kw)
+        connector.succeed()
+        self.clock.advance(6)
+        self.monitor.setUp(False)
+        connector.drop()
+        self.assertEqual(self.factory.status.state, S.OFFLINE)
+        self.clock.advance(downFor)
+        self.monitor.setUp(True)
+        return connector
+
     def finish(self) -> None:
         self.factory.giveUp()
         self.clock.advance(0)
@@ -168,14 +184,7 @@ class NetworkAwarenessTests(SynchronousTestCase):
         first step (no probe within networkUpJitter): a fleet that dropped
         with its network does not come back all at once.
         """
-        connector = self.make(networkUpJitter=0.25)
-        connector.succeed()
-        self.clock.advance(6)  # past minUptime: the schedule is fresh
-        self.monitor.setUp(False)
-        connector.drop()
-        self.assertEqual(self.factory.status.state, S.OFFLINE)
-        self.clock.advance(3)
-        self.monitor.setUp(True)
+        connector = self.dropWithTheNetwork(3, networkUpJitter=0.25)
         status = self.factory.status
         self.assertEqual(status.state, S.WAITING)
         self.assertEqual(status.attempt, 1)
@@ -191,13 +200,9 @@ class NetworkAwarenessTests(SynchronousTestCase):
         When a fresh outage's first step is longer than 5 s, network-up cuts
         it with a probe within networkUpJitter.
         """
-        connector = self.make(networkUpJitter=0, backoff=FixedBackoff(30))
-        connector.succeed()
-        self.clock.advance(6)
-        self.monitor.setUp(False)
-        connector.drop()
-        self.clock.advance(3)
-        self.monitor.setUp(True)
+        connector = self.dropWithTheNetwork(
+            3, networkUpJitter=0, backoff=FixedBackoff(30)
+        )
         self.clock.advance(0)
         self.assertEqual(connector.attempts, 2)
         self.finish()
@@ -207,13 +212,7 @@ class NetworkAwarenessTests(SynchronousTestCase):
         When the outage is older than the cooldown, network-up probes within
         networkUpJitter even at the schedule's first step.
         """
-        connector = self.make(networkUpJitter=0)
-        connector.succeed()
-        self.clock.advance(6)
-        self.monitor.setUp(False)
-        connector.drop()
-        self.clock.advance(10)
-        self.monitor.setUp(True)
+        connector = self.dropWithTheNetwork(10, networkUpJitter=0)
         self.clock.advance(0)
         self.assertEqual(connector.attempts, 2)
         self.finish()
