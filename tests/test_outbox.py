@@ -76,19 +76,24 @@ class Results:
         d.addCallbacks(ok, failed)
 
 
+def outboxFactory(clock: Clock, handshake: Any) -> AppFactory:
+    """The factory the outbox tests run on: a 1 s fixed retry, no uptime wait."""
+    return AppFactory(
+        clock=clock,
+        backoff=FixedBackoff(1.0),
+        minUptime=0.0,
+        alertAfter=None,
+        handshake=handshake,
+    )
+
+
 class OutboxTestsMixin:
     path: str
 
     def setUp(self) -> None:
         self.clock = Clock()
         self.handshakes: list[Deferred[None]] = []
-        self.factory = AppFactory(
-            clock=self.clock,
-            backoff=FixedBackoff(1.0),
-            minUptime=0.0,
-            alertAfter=None,
-            handshake=self._handshake,
-        )
+        self.factory = outboxFactory(self.clock, self._handshake)
         self.peer = Peer()
         self.results = Results()
 

@@ -16,25 +16,20 @@ from typing import Any
 
 import pytest_twisted
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from reconnect_twisted import (
     ConnectionState,
-    FixedBackoff,
     GaveUp,
-    ReconnectingFactory,
     SQLiteOutbox,
 )
 from reconnect_twisted.testing import FakeConnector
 
+from .test_outbox import AppFactory, outboxFactory
+
 S = ConnectionState
-
-
-class AppFactory(ReconnectingFactory):
-    protocol = Protocol
 
 
 class ManualThreadPool:
@@ -81,13 +76,7 @@ class Process:
     def __init__(self, test: SQLiteOutboxTests, **kwargs: Any) -> None:
         self.clock = Clock()
         self.handshakes: list[Deferred[None]] = []
-        self.factory = AppFactory(
-            clock=self.clock,
-            backoff=FixedBackoff(1.0),
-            minUptime=0.0,
-            alertAfter=None,
-            handshake=self._handshake,
-        )
+        self.factory = outboxFactory(self.clock, self._handshake)
         self.pool = test.pool
         self.sent: list[tuple[int, Any, Any]] = []  # (connection, itemId, item)
         self.unacked: dict[Any, Deferred[Any]] = {}
