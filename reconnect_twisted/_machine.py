@@ -796,7 +796,8 @@ class Machine:
         return float(clock.seconds())
 
     def _call(self, name: str, delay: float, function: Callable[[], None]) -> None:
-        if self._calls is not None:
+        calls = self._calls
+        if calls is not None and name in calls:
             self._cancel(name)
         calls = self._calls
         if calls is None:  # (_cancel drops an emptied dict: fetch it after)
@@ -867,7 +868,7 @@ class Machine:
                     old=old.name,
                     new=state.name,
                 )
-            clock = self._clock
+            clock = self._clock  # (_now(), inline: twice per attempt)
             if clock is None:
                 clock = self.clock
             self.since = float(clock.seconds())
@@ -998,7 +999,7 @@ class Machine:
 
     def _connectNow(self) -> None:
         calls = self._calls
-        if calls is not None and "retry" in calls:
+        if calls is not None and "retry" in calls:  # (usually gone: it fired)
             self._cancel("retry")
         if self.closing is not None:
             # One transport at a time: attempt once the old one has closed.
@@ -1016,18 +1017,12 @@ class Machine:
                 self._attemptFailed(Failure())
             return
         if self.state is S.CONNECTING and self.owner._setting_connectTimeout:
-            queue = self.hub._queue
-            if not queue:  # nothing reported yet: the attempt is in flight
+            if not self.hub._queue:  # nothing reported: the attempt is in flight
                 self._armConnectTimeout()
-                return
-            last = queue[-1][0]
-            if (
-                getattr(last, "__func__", None) is Machine.attemptFailed
-                and getattr(last, "__self__", None) is self
-            ):
-                return  # refused at once (its report is queued): no timer
-            # Armed once what the attempt reported at once has been handled.
-            self.hub.run(self._armConnectTimeout)
+            else:
+                # Armed once what the attempt reported at once (a refusal,
+                # say) has been handled: an attempt that failed needs none.
+                self.hub.run(self._armConnectTimeout)
 
     def _armConnectTimeout(self) -> None:
         if self.state is not S.CONNECTING:
@@ -1050,7 +1045,7 @@ class Machine:
             timeout = self.owner._setting_connectTimeout
             if timeout:
                 self._call("connectTimeout", timeout, self._connectTimedOut)
-        if hub._observers:
+        if hub._observers:  # (notify(), inline: once per attempt)
             hub.notify(self)
 
     def _connectTimedOut(self) -> None:
@@ -1090,13 +1085,7 @@ class Machine:
             return
         if self.state is not S.CONNECTING:
             return  # a cancelled attempt reporting back late
-        if type(reason) is not Failure:
-            reason = _orUnknown(reason)
-        # (_attemptFailed, inline: once per failed attempt)
-        if self.cancelReason is not None:
-            reason, self.cancelReason = self.cancelReason, None
-        self.reportedReason = None
-        self._failed(reason)
+        self._attemptFailed(_orUnknown(reason))
 
     def _attemptFailed(self, reason: Failure) -> None:
         # The connect timeout, if armed, is cancelled by _wait() or by
@@ -1437,31 +1426,18 @@ class Machine:
     def _wait(self, delay: float) -> None:
         self._enter(S.WAITING)
         self.owner.delay = delay
-        calls = self._calls
-        if calls:
-            # Cancelled, not reset into the retry timer: a reactor moves a
-            # call reset to an earlier time with a linear search of its heap
-            # (ReactorBase._moveCallLaterSooner), which a process holding
-            # thousands of timers would pay on every failed attempt; a
-            # cancel is O(1) and the new call O(log n).
-            for name in ("connectTimeout", "retry"):
-                call = calls.pop(name, None)
-                if call is not None and call.active():
-                    call.cancel()
-        else:
-            calls = self._calls = {}
-        # (_call, inline; the timer runs the hub directly: _retryDue pops it)
-        calls["retry"] = self.clock.callLater(delay, self.hub.run, self._retryDue)
+        # The connect timeout is cancelled, not reset into the retry timer: a
+        # reactor moves a call reset to an earlier time with a linear search
+        # of its heap (ReactorBase._moveCallLaterSooner), which a process
+        # holding thousands of timers would pay on every failed attempt; a
+        # cancel is O(1) and the new call O(log n).
+        self._cancel("connectTimeout")
+        self._call("retry", delay, self._retryDue)
         hub = self.hub
-        if hub._observers:
+        if hub._observers:  # (notify(), inline: once per attempt)
             hub.notify(self)
 
     def _retryDue(self) -> None:
-        calls = self._calls
-        if calls is not None:
-            calls.pop("retry", None)
-            if not calls:
-                self._calls = None  # an idle connection holds no dict
         if self.state is S.WAITING:
             self._connectNow()
 

@@ -102,11 +102,11 @@ class FixedBackoff:
         Yield ``interval`` (jittered) forever.
         """
         interval, jitter, rng = self.interval, self.jitter, self._rng
-        if jitter == 0.0:
+        if jitter == 0.0:  # (hoisted out of the loop: no call per delay)
             while True:
                 yield interval
         while True:
-            yield rng.uniform(interval * (1.0 - jitter), interval)
+            yield _jittered(rng, interval, jitter)
 
     def __repr__(self) -> str:
         return f"FixedBackoff(interval={self.interval!r}, jitter={self.jitter!r})"

@@ -422,8 +422,9 @@ def connectFailover(
 
 def rotationOf(driver: object) -> ServerRotation | None:
     """The :class:`ServerRotation` behind a machine's driver, if any."""
-    # (Checked by class, not by getattr with a default: on every failed
-    # attempt a missing attribute would raise and catch an AttributeError.)
+    # (The target checked by class, not with getattr(target,
+    # "failoverRotation", None): a plain connector has no such attribute,
+    # and every failed attempt would raise and catch an AttributeError.)
     target = getattr(driver, "connector", None)
     if target is None:
         target = getattr(driver, "endpoint", None)

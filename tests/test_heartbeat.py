@@ -168,10 +168,10 @@ class HeartbeatTestsMixin:
         self.assertFalse(protocol.heartbeatRunning)
         self.assertEqual(
             [
-                (call.func.__name__, [arg.__name__ for arg in call.args])
+                (call.func.__name__, call.args[0])
                 for call in self.clock.getDelayedCalls()
             ],
-            [("run", ["_retryDue"])],  # the factory's retry only
+            [("_fire", "retry")],  # the factory's retry only
         )
         self.finish()
 
