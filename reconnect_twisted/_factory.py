@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet import error
+from twisted.internet.base import BaseConnector
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress, IConnector, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol, ReconnectingClientFactory
@@ -213,6 +214,18 @@ class _ConnectorDriver:
         with contextlib.suppress(error.NotConnectingError):
             self.connector.stopConnecting()
 
+    def timesOut(self, timeout: float) -> bool:
+        """
+        Whether the connector's own timeout (``reactor.connectTCP``'s
+        ``timeout``, 30 s by default) is ``timeout``: then it fails the
+        attempt when the machine's connect timeout would, and the machine
+        arms none (one timer less per attempt).
+        """
+        connector = self.connector
+        if isinstance(connector, BaseConnector):
+            return connector.timeout == timeout
+        return getattr(connector, "timeout", None) == timeout
+
     def describe(self) -> str:
         """The connector's destination."""
         if self._description is None:
@@ -349,6 +362,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         _setting_minUptime: float
         _setting_maxRetryLater: float
         _setting_handshakeTimeout: float | None
+        _setting_alertAfter: float | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

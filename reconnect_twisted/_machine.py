@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.error import ConnectError, ConnectionClosed, ConnectionLost
+from twisted.internet.error import TimeoutError as _PathTimeout
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger, LogLevel
@@ -165,6 +166,13 @@ class Driver(Protocol):
 
     def describe(self) -> str:
         """A short description of the target, for logs."""
+
+    def timesOut(self, timeout: float) -> bool:
+        """
+        Whether the path itself fails an attempt after ``timeout`` seconds
+        (with ``twisted.internet.error.TimeoutError``), so that the machine
+        need not arm a connect timeout of its own.
+        """
 
 
 def abortTransport(protocol: Any) -> None:
@@ -727,6 +735,7 @@ class Machine:
         "_clock",
         "_handshake",
         "_schedule",
+        "_timer",
         "alertedSince",
         "attempt",
         "attemptAfterClose",
@@ -774,6 +783,10 @@ class Machine:
         self._schedule: Iterator[float] | None = None
         self._ceiling = MAX_DELAY_CEILING
         self._handshake: Deferred[Any] | None = None
+        # The state's own timer (connect timeout, handshake timeout, uptime
+        # mark, retry: one per state, so one slot); the rare others (alert,
+        # abort) by name.
+        self._timer: IDelayedCall | None = None
         self._calls: dict[str, IDelayedCall] | None = None
 
     # -- helpers ------------------------------------------------------------
@@ -794,6 +807,38 @@ class Machine:
         if clock is None:
             clock = self.clock
         return float(clock.seconds())
+
+    def _arm(self, delay: float) -> None:
+        """
+        Arm the current state's timer (see ``_STATE_TIMERS``), replacing
+        any; it is cancelled when the state changes (``_enter``).
+        """
+        timer = self._timer
+        if timer is not None and timer.active():
+            timer.cancel()
+        clock = self._clock
+        if clock is None:
+            clock = self.clock
+        self._timer = clock.callLater(delay, self._timerDue)
+
+    def _disarm(self) -> None:
+        """Cancel the current state's timer, if armed."""
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            if timer.active():
+                timer.cancel()
+
+    def _timerDue(self) -> None:
+        self.hub.run(self._onTimer, self._timer)
+
+    def _onTimer(self, timer: IDelayedCall | None) -> None:
+        if timer is None or timer is not self._timer:
+            return  # replaced or cancelled while this event waited its turn
+        self._timer = None
+        handler = _STATE_TIMERS.get(self.state._value_)
+        if handler is not None:
+            handler[1](self)
 
     def _call(self, name: str, delay: float, function: Callable[[], None]) -> None:
         calls = self._calls
@@ -825,14 +870,17 @@ class Machine:
 
     def pendingCalls(self) -> list[str]:
         """Names of the timers the machine holds (for tests and debugging)."""
-        return sorted(self._calls or ())
+        names = list(self._calls or ())
+        if self._timer is not None:
+            names.append(_STATE_TIMERS[self.state._value_][0])
+        return sorted(names)
 
     @property
     def nextAttemptAt(self) -> float | None:
         """``clock.seconds()`` of the scheduled retry, if one is scheduled."""
         if self.state is not S.WAITING:
             return None
-        call = self._calls.get("retry") if self._calls else None
+        call = self._timer
         return None if call is None else float(call.getTime())
 
     @property
@@ -868,6 +916,11 @@ class Machine:
                     old=old.name,
                     new=state.name,
                 )
+            timer = self._timer
+            if timer is not None:  # (_disarm(), inline: a state's timer is its own)
+                self._timer = None
+                if timer.active():
+                    timer.cancel()
             clock = self._clock  # (_now(), inline: twice per attempt)
             if clock is None:
                 clock = self.clock
@@ -989,18 +1042,20 @@ class Machine:
             self.stopRequested = self.stopReason or "stopped"
         if self.state in (S.IDLE, S.STOPPED):
             self._resume()
-        self._cancel("retry")
-        self._enterConnecting()
+        self._enterConnecting()  # (leaving WAITING cancels the retry)
 
     def _resume(self) -> None:
         """Start trying from IDLE or STOPPED: a fresh schedule, an outage."""
         self.resetSchedule()
-        self._beginOutage()
+        owner = self.owner
+        # Its alert is armed at the first failure, which the timeouts
+        # guarantee (without them, an attempt could hang: armed now).
+        timeouts = owner._setting_connectTimeout and owner._setting_handshakeTimeout
+        self._beginOutage(alert=not timeouts)
 
     def _connectNow(self) -> None:
-        calls = self._calls
-        if calls is not None and "retry" in calls:  # (usually gone: it fired)
-            self._cancel("retry")
+        if self._timer is not None:  # (usually gone: it fired)
+            self._disarm()
         if self.closing is not None:
             # One transport at a time: attempt once the old one has closed.
             self.attemptAfterClose = True
@@ -1027,12 +1082,18 @@ class Machine:
     def _armConnectTimeout(self) -> None:
         if self.state is not S.CONNECTING:
             return
-        calls = self._calls
-        if calls is not None and "connectTimeout" in calls:
+        if self._timer is not None:
             return  # armed for this attempt already
         timeout = self.owner._setting_connectTimeout
-        if timeout:
-            self._call("connectTimeout", timeout, self._connectTimedOut)
+        if timeout and not self._pathTimesOut(timeout):
+            self._arm(timeout)
+
+    def _pathTimesOut(self, timeout: float) -> bool:
+        driver = self.driver
+        try:
+            return driver is not None and driver.timesOut(timeout)
+        except Exception:
+            return False
 
     def _enterConnecting(self, arm: bool = True) -> None:
         hub = self.hub
@@ -1043,8 +1104,8 @@ class Machine:
         self._enter(S.CONNECTING)
         if arm:
             timeout = self.owner._setting_connectTimeout
-            if timeout:
-                self._call("connectTimeout", timeout, self._connectTimedOut)
+            if timeout and not self._pathTimesOut(timeout):
+                self._arm(timeout)
         if hub._observers:  # (notify(), inline: once per attempt)
             hub.notify(self)
 
@@ -1062,7 +1123,8 @@ class Machine:
         ``None`` to drop it without counting it. Whatever the path reports
         while we cancel is ours, not news.
         """
-        self._cancel("connectTimeout")
+        if self.state is S.CONNECTING:
+            self._disarm()
         self.dropping = True
         try:
             if self.driver is not None:
@@ -1085,6 +1147,15 @@ class Machine:
             return
         if self.state is not S.CONNECTING:
             return  # a cancelled attempt reporting back late
+        if (
+            reason is not None
+            and type(reason.value) is _PathTimeout
+            and self._timer is None
+        ):
+            timeout = self.owner._setting_connectTimeout
+            if timeout and self._pathTimesOut(timeout):
+                # The connector's own timeout, which stood in for ours.
+                reason = Failure(ConnectTimeout(f"no connection within {timeout:g}s"))
         self._attemptFailed(_orUnknown(reason))
 
     def _attemptFailed(self, reason: Failure) -> None:
@@ -1114,7 +1185,7 @@ class Machine:
             _log.info("Closing a connection made while {state}", state=self.state.value)
             self._release(protocol, abort=True)
             return
-        self._cancel("connectTimeout", "retry")
+        self._disarm()
         self._beginOutage()
         self.owner._configureTransport(protocol.transport)
         self.protocol = protocol
@@ -1140,7 +1211,7 @@ class Machine:
 
     def _currentLost(self, reason: Failure) -> None:
         self.protocol = None
-        self._cancel("uptime")
+        self._disarm()  # (the uptime mark, or the handshake's timeout)
         if self.state is S.HANDSHAKING:
             self._cancelHandshake()
             self._failed(reason)
@@ -1216,7 +1287,7 @@ class Machine:
         d.addBoth(self._handshakeDone, d)
         timeout = self.owner._setting_handshakeTimeout
         if self._handshake is d and timeout and not d.called:
-            self._call("handshakeTimeout", timeout, self._handshakeTimedOut)
+            self._arm(timeout)
 
     def _handshakeDone(self, result: object, d: Deferred[Any]) -> None:
         self.hub.run(self._handshakeFinished, result, d)
@@ -1226,7 +1297,7 @@ class Machine:
         if d is not self._handshake:
             return  # cancelled: outcome no longer matters
         self._handshake = None
-        self._cancel("handshakeTimeout")
+        self._disarm()
         if isinstance(result, Failure):
             self._handshakeFailed(result)
         else:
@@ -1242,7 +1313,8 @@ class Machine:
         )
 
     def _cancelHandshake(self) -> None:
-        self._cancel("handshakeTimeout")
+        if self.state is S.HANDSHAKING:
+            self._disarm()
         d, self._handshake = self._handshake, None
         if d is not None:
             d.cancel()
@@ -1306,7 +1378,7 @@ class Machine:
         self.outageSince = None
         minUptime = self.owner._setting_minUptime
         if minUptime:
-            self._call("uptime", minUptime, self._stayedUp)
+            self._arm(minUptime)
         else:
             self.resetSchedule()
         self.notify()
@@ -1324,6 +1396,9 @@ class Machine:
         """An attempt failed or a connection ended: decide what follows."""
         self.lastFailure = reason
         self.attempt += 1
+        calls = self._calls
+        if calls is None or "alert" not in calls:
+            self._armAlert()  # (deferred by _resume to the first failure)
         if self.stopRequested is not None:
             # stopTrying() before or during this connection: no retry.
             self._stop(self.stopRequested, intentional=True)
@@ -1376,7 +1451,7 @@ class Machine:
             delay=delay,
         )
         if delay is None:
-            self._cancel("connectTimeout")
+            self._disarm()
             self._enter(S.OFFLINE)
             self.notify()
         else:
@@ -1401,7 +1476,7 @@ class Machine:
             else f"trying {self._target()} in {delay:.3f}s (same pass)",
         )
         if offline:
-            self._cancel("connectTimeout")
+            self._disarm()
             self._enter(S.OFFLINE)
             self.notify()
         else:
@@ -1431,8 +1506,7 @@ class Machine:
         # of its heap (ReactorBase._moveCallLaterSooner), which a process
         # holding thousands of timers would pay on every failed attempt; a
         # cancel is O(1) and the new call O(log n).
-        self._cancel("connectTimeout")
-        self._call("retry", delay, self._retryDue)
+        self._arm(delay)
         hub = self.hub
         if hub._observers:  # (notify(), inline: once per attempt)
             hub.notify(self)
@@ -1442,7 +1516,8 @@ class Machine:
             self._connectNow()
 
     def _stop(self, reason: str, intentional: bool = False) -> None:
-        self._cancel("retry", "connectTimeout", "uptime", "alert", "handshakeTimeout")
+        self._disarm()
+        self._cancel("alert")
         self.stopRequested = None
         self.attemptAfterClose = False
         self.probe = None
@@ -1464,18 +1539,32 @@ class Machine:
 
     # -- outage alerts --------------------------------------------------------
 
-    def _beginOutage(self) -> None:
+    def _beginOutage(self, alert: bool = True) -> None:
+        """
+        An outage begins now (if none is under way). ``alert=False``: arm
+        its alert timer only at its first failure (``_failed``): a start
+        whose first attempt succeeds never needs one.
+        """
         if self.outageSince is not None:
             return
-        now = self.outageSince = self._now()
-        alertAfter = self.owner._setting("alertAfter")
-        if alertAfter is None:
+        self.outageSince = self._now()
+        if alert:
+            self._armAlert()
+
+    def _armAlert(self) -> None:
+        """
+        Arm the outage alert for ``alertAfter`` after the outage began. The
+        timer outlives short outages (no timer churn per drop); it is moved
+        earlier if a new outage needs it sooner.
+        """
+        since = self.outageSince
+        alertAfter = self.owner._setting_alertAfter
+        if since is None or alertAfter is None:
             return
-        # The alert timer outlives short outages (no timer churn per drop);
-        # it is moved earlier if a new outage needs it sooner.
+        due = since + alertAfter
         call = self._calls.get("alert") if self._calls else None
-        if call is None or call.getTime() > now + alertAfter:
-            self._call("alert", alertAfter, self._alert)
+        if call is None or call.getTime() > due:
+            self._call("alert", max(0.0, due - self._now()), self._alert)
 
     def _alert(self) -> None:
         since, alertAfter = self.outageSince, self.owner._setting("alertAfter")
@@ -1574,7 +1663,7 @@ class Machine:
     def giveUp(self, reason: str) -> None:
         """See ``ReconnectingFactory.giveUp``."""
         if self.state is S.CONNECTED:
-            self._cancel("uptime")
+            self._disarm()
             self._release(self.protocol, abort=False)
         elif self.state is not S.STOPPED:
             self._abandonAttempt()
@@ -1584,7 +1673,7 @@ class Machine:
     def resetDelay(self) -> None:
         """See ``ReconnectingFactory.resetDelay``."""
         young = self.state in (S.CONNECTING, S.HANDSHAKING) or (
-            self.state is S.CONNECTED and "uptime" in (self._calls or ())
+            self.state is S.CONNECTED and self._timer is not None
         )
         if young and self.owner._setting("minUptime"):
             # RCF code resets in buildProtocol/connectionMade: take it as
@@ -1611,7 +1700,7 @@ class Machine:
         )
         if self.state is S.HANDSHAKING:
             self._cancelHandshake()
-        self._cancel("uptime")
+        self._disarm()
         self._release(self.protocol, abort=False)
         self._beginOutage()
         self._failed(Failure(error))
@@ -1651,14 +1740,14 @@ class Machine:
                 )
                 if self.state is S.HANDSHAKING:
                     self._cancelHandshake()
-                self._cancel("uptime")
+                self._disarm()
                 self._release(self.protocol, abort=True)
                 self._beginOutage()
                 self._failed(Failure(ConnectionLost(f"local address {gone} is gone")))
                 return
         if up is False:
             if self.state is S.WAITING:
-                self._cancel("retry")
+                self._disarm()
                 self._enter(S.OFFLINE)
             elif self.state is S.CONNECTING:
                 self._cancelAttempt(None)
@@ -1718,6 +1807,15 @@ class Machine:
 _NEXT = {
     old._value_: frozenset(new._value_ for new in news)
     for old, news in TRANSITIONS.items()
+}
+
+#: Each state's own timer (by state value): its name (``pendingCalls()``)
+#: and what runs when it fires.
+_STATE_TIMERS: dict[str, tuple[str, Callable[[Machine], None]]] = {
+    S.CONNECTING._value_: ("connectTimeout", Machine._connectTimedOut),
+    S.HANDSHAKING._value_: ("handshakeTimeout", Machine._handshakeTimedOut),
+    S.CONNECTED._value_: ("uptime", Machine._stayedUp),
+    S.WAITING._value_: ("retry", Machine._retryDue),
 }
 
 #: The failed-attempt log line: (connection lost?, offline?) -> format.

@@ -166,13 +166,10 @@ class HeartbeatTestsMixin:
         self.clock.advance(2)
         self.driver.drop()
         self.assertFalse(protocol.heartbeatRunning)
-        self.assertEqual(
-            [
-                (call.func.__name__, call.args[0])
-                for call in self.clock.getDelayedCalls()
-            ],
-            [("_fire", "retry")],  # the factory's retry only
-        )
+        calls = self.clock.getDelayedCalls()
+        # The factory's retry only: a link's state timer, in WAITING.
+        self.assertEqual([call.func.__name__ for call in calls], ["_timerDue"])
+        self.assertEqual(calls[0].func.__self__.pendingCalls(), ["retry"])
         self.finish()
 
     def test_failedHandshakeNoHeartbeat(self: Any) -> None:

@@ -1,0 +1,216 @@
+"""
+The machine's timers: one per state (connect timeout, handshake timeout,
+uptime mark, retry), gone with the state; the outage alert armed at the
+first failure; the connector's own timeout standing in for ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import error
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from reconnect_twisted import (
+    ConnectionState,
+    ConnectionStatus,
+    ConnectTimeout,
+    FixedBackoff,
+    GaveUp,
+    ReconnectingFactory,
+)
+from reconnect_twisted.testing import FakeConnector
+
+S = ConnectionState
+
+
+class TimedConnector(FakeConnector):
+    """A FakeConnector with a ``timeout``, as ``reactor.connectTCP`` makes."""
+
+    def __init__(self, factory: Any, clock: Clock, timeout: float) -> None:
+        super().__init__(factory, clock)
+        self.timeout = timeout
+
+
+class AlertingFactory(ReconnectingFactory):
+    protocol = Protocol
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.alerts: list[tuple[float, int]] = []
+
+    def outageAlert(self, status: ConnectionStatus) -> None:
+        self.alerts.append((self._getClock().seconds(), status.attempt))
+
+
+class TimerTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+
+    def factory(self, **kwargs: Any) -> AlertingFactory:
+        kwargs.setdefault("backoff", FixedBackoff(3.0))
+        return AlertingFactory(clock=self.clock, **kwargs)
+
+    def finish(self, factory: ReconnectingFactory) -> None:
+        factory.giveUp()
+        self.clock.advance(10)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_connectorTimeoutStandsIn(self) -> None:
+        """
+        A connector whose own timeout is ``connectTimeout`` (30 s each by
+        default) times the attempt out: the machine arms no timer of its
+        own, and the connector's ``TimeoutError`` is reported as the
+        ``ConnectTimeout`` the machine's timer would have given.
+        """
+        factory = self.factory()
+        connector = TimedConnector(factory, self.clock, 30.0)
+        connector.connect()
+        link = factory._machine
+        self.assertIs(factory.status.state, S.CONNECTING)
+        self.assertEqual(link.pendingCalls(), [])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(30)
+        connector.fail(error.TimeoutError())
+        status = factory.status
+        self.assertIs(status.state, S.WAITING)
+        assert status.lastFailure is not None
+        self.assertIs(type(status.lastFailure.value), ConnectTimeout)
+        self.assertEqual(str(status.lastFailure.value), "no connection within 30s")
+        self.assertEqual(status.nextAttemptAt, 33.0)
+        self.assertEqual(link.pendingCalls(), ["alert", "retry"])
+        self.finish(factory)
+
+    def test_otherConnectorTimeout(self) -> None:
+        """
+        With another timeout on the connector, the machine arms its own, and
+        the connector's ``TimeoutError`` (it came first) is kept as it is.
+        """
+        factory = self.factory()
+        connector = TimedConnector(factory, self.clock, 5.0)
+        connector.connect()
+        self.assertEqual(factory._machine.pendingCalls(), ["connectTimeout"])
+        [call] = self.clock.getDelayedCalls()
+        self.assertEqual(call.getTime(), 30.0)
+        self.clock.advance(5)
+        connector.fail(error.TimeoutError())
+        status = factory.status
+        assert status.lastFailure is not None
+        self.assertIs(type(status.lastFailure.value), error.TimeoutError)
+        self.assertEqual(status.nextAttemptAt, 8.0)
+        self.finish(factory)
+
+    def test_ownConnectTimeout(self) -> None:
+        """A connector with no timeout: the machine's own fires at 30 s."""
+        factory = self.factory()
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        self.assertEqual(factory._machine.pendingCalls(), ["connectTimeout"])
+        self.clock.advance(30)
+        status = factory.status
+        self.assertIs(status.state, S.WAITING)
+        assert status.lastFailure is not None
+        self.assertIs(type(status.lastFailure.value), ConnectTimeout)
+        self.assertEqual(connector.stoppedConnecting, 1)
+        self.assertEqual(status.nextAttemptAt, 33.0)
+        self.finish(factory)
+
+    def test_noAlertTimerWhenFirstAttemptSucceeds(self) -> None:
+        """
+        A start whose first attempt succeeds never arms the outage alert:
+        connecting holds the connect timeout only, connected the uptime
+        mark only, and after it nothing.
+        """
+        factory = self.factory()
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        link = factory._machine
+        self.assertEqual(link.pendingCalls(), ["connectTimeout"])
+        connector.succeed()
+        self.assertIs(factory.status.state, S.CONNECTED)
+        self.assertEqual(link.pendingCalls(), ["uptime"])
+        self.clock.advance(5)
+        self.assertEqual(link.pendingCalls(), [])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.finish(factory)
+
+    def test_alertArmedAtFirstFailure(self) -> None:
+        """
+        The outage alert is armed at the first failure, for ``alertAfter``
+        after the outage began (the start), and fires then.
+        """
+        factory = self.factory(alertAfter=20.0, alertEvery=600.0)
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        self.clock.advance(2)
+        connector.fail()
+        link = factory._machine
+        self.assertEqual(link.pendingCalls(), ["alert", "retry"])
+        alert = link._calls["alert"] if link._calls else None
+        assert alert is not None
+        self.assertEqual(alert.getTime(), 20.0)
+        for _ in range(5):  # attempts at 5, 8, ... each refused
+            self.clock.advance(3)
+            connector.fail()
+        self.assertEqual(factory.alerts, [])
+        self.clock.advance(3)  # t = 20: the alert, and the attempt due
+        self.assertEqual(factory.alerts, [(20.0, 6)])
+        self.finish(factory)
+
+    def test_stateTimerGoesWithItsState(self) -> None:
+        """
+        Leaving a state cancels its timer: ``reconnectNow()`` while WAITING
+        leaves only the new attempt's connect timeout; ``giveUp()`` while
+        CONNECTING leaves no timer at all.
+        """
+        factory = self.factory()
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        connector.fail()
+        link = factory._machine
+        self.assertEqual(link.pendingCalls(), ["alert", "retry"])
+        waiter = factory.reconnectNow()
+        self.assertIs(factory.status.state, S.CONNECTING)
+        self.assertEqual(link.pendingCalls(), ["alert", "connectTimeout"])
+        self.assertEqual(connector.attempts, 2)
+        [connect] = [c for c in self.clock.getDelayedCalls() if c.getTime() == 30.0]
+        self.assertTrue(connect.active())
+        d: Deferred[None] = factory.giveUp()
+        self.assertEqual(link.pendingCalls(), [])
+        self.assertFalse(connect.active())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.successResultOf(d)
+        self.failureResultOf(waiter, GaveUp)
+
+    def test_timerReplacedWhileQueued(self) -> None:
+        """
+        A retry timer that fires while the factory is handling an event is
+        queued; if the event replaced it meanwhile, the stale one does
+        nothing.
+        """
+        factory = self.factory()
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        connector.fail()
+        link = factory._machine
+        old = link._timer
+        assert old is not None
+        hub = factory._hub
+        hub.busy = True  # as inside an event
+        try:
+            old.func()  # the reactor runs the due timer now: queued
+            link._wait(7.0)  # the event re-arms the retry
+        finally:
+            hub.busy = False
+        queue, hub._queue = hub._queue, None
+        assert queue is not None
+        self.assertEqual(len(queue), 1)
+        handler, args = queue[0]
+        hub.run(handler, *args)
+        self.assertIs(factory.status.state, S.WAITING)
+        self.assertEqual(connector.attempts, 1)
+        self.assertEqual(factory.status.nextAttemptAt, 7.0)
+        self.finish(factory)
