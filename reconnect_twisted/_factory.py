@@ -141,22 +141,33 @@ def _describeAddress(address: object) -> str:
     return str(name) if name is not None else str(address)
 
 
-class _ConnectorDriver:
+class _Link(Machine):
     """
-    Makes attempts through an ``IConnector`` (``reactor.connectTCP`` & co.).
+    A link that is its own driver on the connector path (``reactor.connectTCP``
+    & co.): the connector is its ``driverKey``. No driver object per
+    connection (see bench/memory.py); on the endpoint path its driver is the
+    service's.
     """
 
-    __slots__ = ("_description", "_postponed", "_turns", "clock", "connector", "link")
+    __slots__ = ("_description", "_postponed")
 
-    def __init__(
-        self, connector: IConnector, clock: IReactorTime, link: Machine | None = None
-    ) -> None:
-        self.connector = connector
-        self.clock = clock
-        self.link = link
+    def __init__(self, owner: ReconnectingFactory, hub: Hub) -> None:
+        super().__init__(owner, hub)
         self._description: str | None = None
-        self._postponed: IDelayedCall | None = None
-        self._turns = 0
+        #: A postponed attempt's call and how many turns it has waited.
+        self._postponed: tuple[IDelayedCall, int] | None = None
+
+    def drive(self, connector: IConnector) -> None:
+        """Make attempts through ``connector`` from now on."""
+        if self.driverKey is not connector:
+            self._description = None
+        self.driver = self
+        self.driverKey = connector
+
+    @property
+    def connector(self) -> IConnector:
+        """The connector (for ``failover.rotationOf``)."""
+        return cast(IConnector, self.driverKey)
 
     def startAttempt(self) -> None:
         """
@@ -168,49 +179,45 @@ class _ConnectorDriver:
         if it refuses, the attempt fails and the schedule goes on (never a
         busy loop of zero-delay calls).
         """
-        self._postponed = None
-        if getattr(self.connector, "state", "disconnected") != "disconnected":
-            if self._turns < _POSTPONE_TURNS:
-                self._turns += 1
-                self._postponed = self.clock.callLater(0, self._postponedAttempt)
+        connector = self.connector
+        postponed, self._postponed = self._postponed, None
+        if getattr(connector, "state", "disconnected") != "disconnected":
+            turns = 0 if postponed is None else postponed[1]
+            if turns < _POSTPONE_TURNS:
+                call = self.clock.callLater(0, self._postponedAttempt)
+                self._postponed = (call, turns + 1)
                 return
-            link = self.link
-            if link is not None and link.hub.firstTime("connector not idle"):
+            if self.hub.firstTime("connector not idle"):
                 _log.warn(
                     "Connector to {target} is still {state!r} after its "
                     "connection was closed; connecting anyway",
-                    target=link._target(),
-                    state=getattr(self.connector, "state", None),
+                    target=self._target(),
+                    state=getattr(connector, "state", None),
                 )
-        self._turns = 0
-        self.connector.connect()
+        connector.connect()
 
     def _postponedAttempt(self) -> None:
         try:
             self.startAttempt()
         except Exception:
-            link = self.link
-            if link is None:
-                _log.failure("connector.connect() failed")
-            else:
-                link.hub.run(link.attemptFailed, Failure())
+            self.hub.run(self.attemptFailed, Failure())
 
-    def connectorIdle(self) -> None:
+    def startPostponed(self) -> None:
         """The connector is disconnected now: start a postponed attempt."""
-        postponed = self._postponed
-        if postponed is not None and postponed.active():
-            postponed.cancel()
+        postponed, self._postponed = self._postponed, None
+        if postponed is not None and postponed[0].active():
+            postponed[0].cancel()
             self.startAttempt()
 
     def inFlight(self) -> bool:
         """Whether the connector is still making the attempt it reported."""
-        return getattr(self.connector, "state", "connecting") == "connecting"
+        return getattr(self.driverKey, "state", "connecting") == "connecting"
 
     def cancelAttempt(self) -> None:
         """``connector.stopConnecting()``, if it is connecting."""
         postponed, self._postponed = self._postponed, None
-        if postponed is not None and postponed.active():
-            postponed.cancel()
+        if postponed is not None and postponed[0].active():
+            postponed[0].cancel()
         with contextlib.suppress(error.NotConnectingError):
             self.connector.stopConnecting()
 
@@ -221,16 +228,20 @@ class _ConnectorDriver:
         attempt when the machine's connect timeout would, and the machine
         arms none (one timer less per attempt).
         """
-        connector = self.connector
+        connector = self.driverKey
         if isinstance(connector, BaseConnector):
-            return connector.timeout == timeout
-        return getattr(connector, "timeout", None) == timeout
+            return bool(connector.timeout == timeout)
+        return bool(getattr(connector, "timeout", None) == timeout)
 
     def describe(self) -> str:
         """The connector's destination."""
         if self._description is None:
             self._description = _describeAddress(self.connector.getDestination())
         return self._description
+
+    def _stayedUp(self) -> None:
+        super()._stayedUp()
+        self._description = None  # (a long-lived connection keeps no text)
 
 
 def _trackBuild(
@@ -489,7 +500,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         # Created lazily: subclasses written for RCF may not call __init__.
         hub = self._hubInstance
         if hub is None:
-            hub = self._hubInstance = Hub(self)
+            hub = self._hubInstance = Hub(self, _Link)
         return hub
 
     @property
@@ -845,8 +856,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         if connector is not None:
             link = hub.linkFor(connector)
             if link.driver is None:
-                link.driver = _ConnectorDriver(connector, self._getClock(), link)
-                link.driverKey = connector
+                cast(_Link, link).drive(connector)
             hub.run(Machine.scheduleRetry, link)
         else:
             hub.control(Machine.scheduleRetry)
@@ -967,10 +977,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
             link = hub.linkFor(connector)
         if link.state is S.CONNECTING and link.driverKey is connector:
             return  # the attempt we just started reporting itself: not news
-        driver = link.driver
-        if not (isinstance(driver, _ConnectorDriver) and driver.connector is connector):
-            driver = _ConnectorDriver(connector, self._getClock(), link)
-        hub.run(link.attemptStarted, driver, connector)
+        hub.run(self._startedConnecting, link, connector)
 
     def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         """The connector's attempt failed."""
@@ -994,22 +1001,28 @@ class ReconnectingFactory(ReconnectingClientFactory):
         link = self._linkOfConnector(connector)
         self._hub.run(self._connectorLost, link, connector, reason)
 
+    def _startedConnecting(self, link: Machine, connector: IConnector) -> None:
+        if getattr(connector, "state", "connecting") != "connecting":
+            return  # a report that outlived its attempt (cancelled meanwhile)
+        own = cast(_Link, link)
+        own.drive(connector)
+        own.attemptStarted(own, connector)
+
     def _connectorLost(
         self, link: Machine, connector: IConnector, reason: Failure
     ) -> None:
         driver = link.driver
         if link.state is S.IDLE and link.protocol is None:
             link.attemptFailed(reason)
-        elif isinstance(driver, _ConnectorDriver) and driver.connector is connector:
-            driver.connectorIdle()
+        elif driver is cast(object, link) and link.driverKey is connector:
+            cast(_Link, link).startPostponed()
             link.connectorIdle()
 
     def _linkOfConnector(self, connector: IConnector) -> Machine:
         hub = self._hub
         link = hub.linkFor(connector)
         if link.driver is None and connector is not None:
-            link.driver = _ConnectorDriver(connector, self._getClock(), link)
-            link.driverKey = connector
+            cast(_Link, link).drive(connector)
         return link
 
     def __getstate__(self) -> dict[str, Any]:

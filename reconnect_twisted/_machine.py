@@ -217,12 +217,16 @@ class Hub:
         "primary",
     )
 
-    def __init__(self, owner: ReconnectingFactory) -> None:
+    def __init__(
+        self, owner: ReconnectingFactory, linkType: type[Machine] | None = None
+    ) -> None:
+        if linkType is None:
+            linkType = Machine
         self.owner = owner
         self.busy = False
         self._delivering = False
         self._queue: list[tuple[Callable[..., object], tuple[Any, ...]]] | None = None
-        self.primary = Machine(owner, self)
+        self.primary = linkType(owner, self)
         self._extra: list[Machine] | None = None  # a pool's further links
         self._held: dict[int, tuple[IDelayedCall, list[Any]]] | None = None
         self._observers: list[Callable[[ConnectionStatus], object]] | None = None
@@ -399,7 +403,7 @@ class Hub:
         for link in self.links():
             if link.isFree():
                 return link
-        link = Machine(self.owner, self)
+        link = type(self.primary)(self.owner, self)
         if self._extra is None:
             self._extra = []
         self._extra.append(link)
@@ -838,7 +842,7 @@ class Machine:
         self._timer = None
         handler = _STATE_TIMERS.get(self.state._value_)
         if handler is not None:
-            handler[1](self)
+            getattr(self, handler[1])()
 
     def _call(self, name: str, delay: float, function: Callable[[], None]) -> None:
         calls = self._calls
@@ -1811,11 +1815,12 @@ _NEXT = {
 
 #: Each state's own timer (by state value): its name (``pendingCalls()``)
 #: and what runs when it fires.
-_STATE_TIMERS: dict[str, tuple[str, Callable[[Machine], None]]] = {
-    S.CONNECTING._value_: ("connectTimeout", Machine._connectTimedOut),
-    S.HANDSHAKING._value_: ("handshakeTimeout", Machine._handshakeTimedOut),
-    S.CONNECTED._value_: ("uptime", Machine._stayedUp),
-    S.WAITING._value_: ("retry", Machine._retryDue),
+#: (The method by name: a subclass may extend it.)
+_STATE_TIMERS: dict[str, tuple[str, str]] = {
+    S.CONNECTING._value_: ("connectTimeout", "_connectTimedOut"),
+    S.HANDSHAKING._value_: ("handshakeTimeout", "_handshakeTimedOut"),
+    S.CONNECTED._value_: ("uptime", "_stayedUp"),
+    S.WAITING._value_: ("retry", "_retryDue"),
 }
 
 #: The failed-attempt log line: (connection lost?, offline?) -> format.
