@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from twisted.internet import error
 from twisted.internet.base import BaseConnector
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress, IConnector, IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IAddress, IConnector, IReactorTime
 from twisted.internet.protocol import Protocol, ReconnectingClientFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -149,13 +149,11 @@ class _Link(Machine):
     service's.
     """
 
-    __slots__ = ("_description", "_postponed")
+    __slots__ = ("_description",)
 
     def __init__(self, owner: ReconnectingFactory, hub: Hub) -> None:
         super().__init__(owner, hub)
         self._description: str | None = None
-        #: A postponed attempt's call and how many turns it has waited.
-        self._postponed: tuple[IDelayedCall, int] | None = None
 
     def drive(self, connector: IConnector) -> None:
         """Make attempts through ``connector`` from now on."""
@@ -180,7 +178,10 @@ class _Link(Machine):
         busy loop of zero-delay calls).
         """
         connector = self.connector
-        postponed, self._postponed = self._postponed, None
+        x = self._x
+        postponed = None
+        if x is not None and x._postponed is not None:
+            postponed, x._postponed = x._postponed, None
         if getattr(connector, "state", "disconnected") != "disconnected":
             turns = 0 if postponed is None else postponed[1]
             if turns < _POSTPONE_TURNS:
@@ -204,8 +205,11 @@ class _Link(Machine):
 
     def startPostponed(self) -> None:
         """The connector is disconnected now: start a postponed attempt."""
-        postponed, self._postponed = self._postponed, None
-        if postponed is not None and postponed[0].active():
+        x = self._x
+        if x is None or x._postponed is None:
+            return
+        postponed, x._postponed = x._postponed, None
+        if postponed[0].active():
             postponed[0].cancel()
             self.startAttempt()
 
@@ -362,6 +366,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
     # never through ``self.__dict__`` (which would give every factory a dict
     # object of its own: see bench/memory.py).
     _hubInstance: Hub | None = None
+    _lastConnector: IConnector | None = None
     _handshakeHook: Callable[[Any], Any] | None = None
     _policy: IReconnectPolicy | None = None
     _defaultBackoff: ExponentialBackoff | None = None
@@ -512,11 +517,11 @@ class ReconnectingFactory(ReconnectingClientFactory):
         return self._getClock()
 
     def _getClock(self) -> IReactorTime:
-        if self.clock is None:
-            from twisted.internet import reactor
-
-            self.clock = reactor
-        return cast(IReactorTime, self.clock)
+        clock = self.clock
+        if clock is None:
+            # (Not stored: an idle factory stays small; the hub keeps it.)
+            from twisted.internet import reactor as clock
+        return cast(IReactorTime, clock)
 
     def backoffSchedule(self) -> IBackoff:
         """
@@ -968,13 +973,46 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
     # -- connector callbacks ---------------------------------------------------
 
+    @property
+    def connector(self) -> IConnector | None:
+        """
+        RCF's ``connector``: the connector that last reported (its attempt
+        started, or its connection was lost), as RCF's ``retry()`` uses it.
+        """
+        last = self._lastConnector
+        if last is not None:
+            return last
+        link = self._hub.primary
+        if link.driver is cast(object, link):  # the connector path's own link
+            return cast(IConnector, link.driverKey)
+        return None
+
+    @connector.setter
+    def connector(self, connector: IConnector | None) -> None:
+        # Stored only when it is not what the first link drives (a pool's
+        # other connector, or set by hand): nothing for the common case.
+        hub = self._hubInstance
+        link = None if hub is None else hub.primary
+        if (
+            link is not None
+            and link.driver is cast(object, link)
+            and link.driverKey is connector
+        ):
+            if self._lastConnector is not None:
+                del self._lastConnector
+        else:
+            self._lastConnector = connector
+
     def startedConnecting(self, connector: IConnector) -> None:
         """A connector began an attempt (ours, or the first connectTCP)."""
-        self.connector = connector
         hub = self._hubInstance or self._hub
         link = hub.primary
         if link.driverKey is not connector:  # (the one-connector fast path)
             link = hub.linkFor(connector)
+        if link is not hub.primary:
+            self._lastConnector = connector  # (a pool's: see connector)
+        elif self._lastConnector is not None:
+            del self._lastConnector  # (the first link's connector again)
         if link.state is S.CONNECTING and link.driverKey is connector:
             return  # the attempt we just started reporting itself: not news
         hub.run(self._startedConnecting, link, connector)
@@ -985,7 +1023,8 @@ class ReconnectingFactory(ReconnectingClientFactory):
         link = hub.primary
         if link.driverKey is not connector:  # (the one-connector fast path)
             link = self._linkOfConnector(connector)
-        if link.dropping:
+        x = link._x
+        if x is not None and x.dropping:
             return  # our own cancel reporting back
         hub.run(link.attemptFailed, reason)
 

@@ -119,6 +119,49 @@ _AGGREGATE_ORDER = (
 )
 
 
+def _sideClass(name: str, fields: dict[str, object]) -> Any:
+    """
+    A slotted class holding ``fields`` (name -> default): the rarely set
+    state of a hub or link, created on the first write of a value other
+    than the default (an idle connection holds none; see bench/memory.py).
+    """
+    defaults = tuple(fields.items())
+
+    def init(self: Any) -> None:
+        for key, value in defaults:
+            setattr(self, key, value)
+
+    def isDefault(self: Any) -> bool:
+        return all(getattr(self, key) is value for key, value in defaults)
+
+    return type(
+        name,
+        (),
+        {"__slots__": tuple(fields), "__init__": init, "isDefault": isDefault},
+    )
+
+
+def _side(name: str, default: object) -> Any:
+    """
+    A field of the object's side object ``_x`` (see :func:`_sideClass`),
+    read as ``default`` while there is none. Hot paths read ``_x`` directly.
+    """
+
+    def get(self: Any) -> Any:
+        x = self._x
+        return default if x is None else getattr(x, name)
+
+    def put(self: Any, value: Any) -> None:
+        x = self._x
+        if x is None:
+            if value is default:
+                return
+            x = self._x = self._sideType()
+        setattr(x, name, value)
+
+    return property(get, put)
+
+
 class MadeHook:
     """
     Set as a new protocol's ``makeConnection`` instance attribute: calls
@@ -197,25 +240,77 @@ class Hub:
     subscription and the links.
     """
 
-    __slots__ = (
-        "_closedWaiters",
-        "_delivering",
-        "_extra",
-        "_held",
-        "_lastNotified",
-        "_observers",
-        "_pending",
-        "_queue",
-        "_unwatchNetwork",
-        "_waiters",
-        "busy",
-        "monitorBroken",
-        "networkResetAt",
-        "networkUp",
-        "once",
-        "owner",
-        "primary",
+    # One per factory: what a plain idle factory uses is slotted, the rest
+    # lives in the side object ``_x`` (see _sideClass).
+    __slots__: tuple[str, ...] = ("_clock", "_queue", "_x", "busy", "owner", "primary")
+
+    _sideType = _sideClass(
+        "_HubSide",
+        {
+            "_closedWaiters": None,
+            "_delivering": False,
+            "_extra": None,
+            "_held": None,
+            "_lastNotified": None,
+            "_observers": None,
+            "_pending": None,
+            "_unwatchNetwork": None,
+            "_waiters": None,
+            "monitorBroken": False,
+            "networkResetAt": None,
+            "networkUp": None,
+            "once": None,
+        },
     )
+    if TYPE_CHECKING:  # (for mypy: the side fields as attributes)
+        __slots__ = (
+            "_clock",
+            "_closedWaiters",
+            "_delivering",
+            "_extra",
+            "_held",
+            "_lastNotified",
+            "_observers",
+            "_pending",
+            "_queue",
+            "_unwatchNetwork",
+            "_waiters",
+            "_x",
+            "busy",
+            "monitorBroken",
+            "networkResetAt",
+            "networkUp",
+            "once",
+            "owner",
+            "primary",
+        )
+        _closedWaiters: list[Deferred[None]] | None
+        _delivering: bool
+        _extra: list[Machine] | None  # a pool's further links
+        _held: dict[int, tuple[IDelayedCall, list[Any]]] | None
+        _lastNotified: ConnectionStatus | None
+        _observers: list[Callable[[ConnectionStatus], object]] | None
+        _pending: list[ConnectionStatus] | None
+        _unwatchNetwork: Callable[[], None] | None
+        _waiters: list[Deferred[Any]] | None
+        monitorBroken: bool
+        networkResetAt: float | None
+        networkUp: bool | None
+        once: set[str] | None  # "logged once per factory" keys
+    else:
+        _closedWaiters = _side("_closedWaiters", None)
+        _delivering = _side("_delivering", False)
+        _extra = _side("_extra", None)
+        _held = _side("_held", None)
+        _lastNotified = _side("_lastNotified", None)
+        _observers = _side("_observers", None)
+        _pending = _side("_pending", None)
+        _unwatchNetwork = _side("_unwatchNetwork", None)
+        _waiters = _side("_waiters", None)
+        monitorBroken = _side("monitorBroken", False)
+        networkResetAt = _side("networkResetAt", None)
+        networkUp = _side("networkUp", None)
+        once = _side("once", None)
 
     def __init__(
         self, owner: ReconnectingFactory, linkType: type[Machine] | None = None
@@ -224,21 +319,21 @@ class Hub:
             linkType = Machine
         self.owner = owner
         self.busy = False
-        self._delivering = False
+        self._x: Any = None
+        self._clock: IReactorTime | None = None  # the links' clock, at first use
         self._queue: list[tuple[Callable[..., object], tuple[Any, ...]]] | None = None
         self.primary = linkType(owner, self)
-        self._extra: list[Machine] | None = None  # a pool's further links
-        self._held: dict[int, tuple[IDelayedCall, list[Any]]] | None = None
-        self._observers: list[Callable[[ConnectionStatus], object]] | None = None
-        self._pending: list[ConnectionStatus] | None = None
-        self._lastNotified: ConnectionStatus | None = None
-        self._waiters: list[Deferred[Any]] | None = None
-        self._closedWaiters: list[Deferred[None]] | None = None
-        self._unwatchNetwork: Callable[[], None] | None = None
-        self.networkUp: bool | None = None
-        self.networkResetAt: float | None = None
-        self.monitorBroken = False
-        self.once: set[str] | None = None  # "logged once per factory" keys
+
+    @property
+    def clock(self) -> IReactorTime:
+        """
+        The owner's clock (the global reactor only if none was given), fixed
+        at first use.
+        """
+        clock = self._clock
+        if clock is None:
+            clock = self._clock = self.owner._machineClock()
+        return clock
 
     # -- run to completion -----------------------------------------------------
 
@@ -269,7 +364,8 @@ class Hub:
         finally:
             self.busy = False
             self._queue = None  # (an idle factory holds no queue)
-        if self._pending or self._waiters or self._closedWaiters:
+        x = self._x
+        if x is not None and (x._pending or x._waiters or x._closedWaiters):
             self._flush()
 
     def calloutThen(
@@ -302,9 +398,12 @@ class Hub:
         if failure is not None:
             handlerArgs = (*handlerArgs, failure)
         queue.insert(mark, (handler, handlerArgs))
-        held = self._held.pop(id(protocolOf), None) if self._held else None
-        if not self._held:
-            self._held = None
+        x = self._x
+        held = None
+        if x is not None and x._held:
+            held = x._held.pop(id(protocolOf), None)
+            if not x._held:
+                x._held = None
         if held is not None:
             call, events = held
             if call.active():
@@ -380,12 +479,16 @@ class Hub:
                     return
         finally:
             self._delivering = False
+            x = self._x
+            if x is not None and x.isDefault():
+                self._x = None  # (nothing left that an idle factory needs)
 
     # -- links -----------------------------------------------------------------
 
     def links(self) -> list[Machine]:
         """Every link, the primary first."""
-        extra = self._extra
+        x = self._x
+        extra = None if x is None else x._extra
         return [self.primary] if extra is None else [self.primary, *extra]
 
     def linkFor(self, driverKey: object) -> Machine:
@@ -417,7 +520,8 @@ class Hub:
 
     def linkOfProtocol(self, protocol: Any, transport: Any = None) -> Machine:
         """The link a new connection's protocol belongs to."""
-        if self._extra is None:
+        x = self._x
+        if x is None or x._extra is None:
             return self.primary
         # tcp.Client has .connector; a TLS connection's transport is a
         # TLSMemoryBIOProtocol whose .transport forwards to the tcp.Client.
@@ -447,7 +551,8 @@ class Hub:
         best state of any link; the other fields from ``changed``, else from
         the link in that state).
         """
-        if self._extra is None:
+        x = self._x
+        if x is None or x._extra is None:
             return self.primary.status
         links = self.links()
         best = min(links, key=lambda link: _AGGREGATE_ORDER.index(link.state))
@@ -459,7 +564,8 @@ class Hub:
 
     def notify(self, changed: Machine) -> None:
         """Queue the current status for the observers (delivered between events)."""
-        if not self._observers:
+        x = self._x
+        if x is None or not x._observers:
             return  # nobody listens: build no snapshot (the hot path)
         status = self.status(changed)
         if status == self._lastNotified:
@@ -733,83 +839,134 @@ class Machine:
 
     # One per managed connection: slots and lazily created containers keep an
     # idle connection cheap (see bench/memory.py).
-    __slots__ = (
-        "_calls",
-        "_ceiling",
-        "_clock",
-        "_handshake",
+    __slots__: tuple[str, ...] = (
         "_schedule",
         "_timer",
-        "alertedSince",
+        "_x",
         "attempt",
-        "attemptAfterClose",
-        "cancelReason",
-        "closing",
         "driver",
         "driverKey",
-        "dropping",
         "hub",
         "lastFailure",
         "outageSince",
         "owner",
-        "probe",
         "protocol",
-        "reportedReason",
         "since",
         "state",
-        "stopReason",
-        "stopRequested",
     )
+
+    #: The rarely set fields (see _sideClass): what a connection that is up,
+    #: or an attempt that is simply refused, needs is slotted.
+    _sideType = _sideClass(
+        "_LinkSide",
+        {
+            "_calls": None,
+            "_handshake": None,
+            "_postponed": None,
+            "alertedSince": None,
+            "attemptAfterClose": False,
+            "cancelReason": None,
+            "closing": None,
+            "dropping": False,
+            "probe": None,
+            "reportedReason": None,
+            "stopReason": None,
+            "stopRequested": None,
+        },
+    )
+    if TYPE_CHECKING:  # (for mypy: the side fields as attributes)
+        __slots__ = (
+            "_calls",
+            "_handshake",
+            "_postponed",
+            "_schedule",
+            "_timer",
+            "_x",
+            "alertedSince",
+            "attempt",
+            "attemptAfterClose",
+            "cancelReason",
+            "closing",
+            "driver",
+            "driverKey",
+            "dropping",
+            "hub",
+            "lastFailure",
+            "outageSince",
+            "owner",
+            "probe",
+            "protocol",
+            "reportedReason",
+            "since",
+            "state",
+            "stopReason",
+            "stopRequested",
+        )
+        # The alert and abort timers by name (the state's own is _timer).
+        _calls: dict[str, IDelayedCall] | None
+        _handshake: Deferred[Any] | None
+        #: A postponed attempt's call and how many turns it has waited.
+        _postponed: tuple[IDelayedCall, int] | None
+        alertedSince: float | None
+        attemptAfterClose: bool
+        cancelReason: Failure | None
+        closing: Any  # a released transport we wait to see closed
+        dropping: bool  # cancelling an attempt: its report is ours
+        probe: tuple[tuple[Iterator[float], float] | None, int] | None
+        reportedReason: Failure | None  # seen before retry() is called
+        stopReason: str | None
+        stopRequested: str | None  # stop once this connection ends
+    else:
+        _calls = _side("_calls", None)
+        _handshake = _side("_handshake", None)
+        _postponed = _side("_postponed", None)
+        alertedSince = _side("alertedSince", None)
+        attemptAfterClose = _side("attemptAfterClose", False)
+        cancelReason = _side("cancelReason", None)
+        closing = _side("closing", None)
+        dropping = _side("dropping", False)
+        probe = _side("probe", None)
+        reportedReason = _side("reportedReason", None)
+        stopReason = _side("stopReason", None)
+        stopRequested = _side("stopRequested", None)
 
     def __init__(self, owner: ReconnectingFactory, hub: Hub) -> None:
         self.owner = owner
         self.hub = hub
-        self._clock: IReactorTime | None = None
+        self._x: Any = None
         self.state = S.IDLE
         self.since = 0.0
         self.attempt = 0
         self.lastFailure: Failure | None = None
-        self.stopReason: str | None = None
 
         self.driver: Driver | None = None
         self.driverKey: object = None  # the connector or service driving us
         self.protocol: Any = None  # the current connection's protocol
-        self.closing: Any = None  # a released transport we wait to see closed
-        self.stopRequested: str | None = None  # stop once this connection ends
-        self.cancelReason: Failure | None = None
-        self.reportedReason: Failure | None = None  # seen before retry() is called
-        self.dropping = False  # cancelling an attempt: its report is ours
-        self.attemptAfterClose = False
-        self.probe: tuple[Iterator[float] | None, int] | None = None
         self.outageSince: float | None = None
-        self.alertedSince: float | None = None
-
-        self._schedule: Iterator[float] | None = None
-        self._ceiling = MAX_DELAY_CEILING
-        self._handshake: Deferred[Any] | None = None
+        # The backoff schedule in use and its ceiling.
+        self._schedule: tuple[Iterator[float], float] | None = None
         # The state's own timer (connect timeout, handshake timeout, uptime
         # mark, retry: one per state, so one slot); the rare others (alert,
-        # abort) by name.
+        # abort) by name in _calls.
         self._timer: IDelayedCall | None = None
-        self._calls: dict[str, IDelayedCall] | None = None
 
     # -- helpers ------------------------------------------------------------
 
     @property
     def clock(self) -> IReactorTime:
-        """
-        The owner's clock (the global reactor only if none was given), fixed
-        at first use.
-        """
-        clock = self._clock
-        if clock is None:
-            clock = self._clock = self.owner._machineClock()
-        return clock
+        """The hub's clock (the owner's, fixed at first use)."""
+        return self.hub.clock
+
+    def _compact(self) -> None:
+        """Drop the side object once it holds nothing but defaults."""
+        x = self._x
+        if x is not None and x.isDefault():
+            self._x = None
 
     def _now(self) -> float:
-        clock = self._clock
+        clock = self.hub._clock
         if clock is None:
-            clock = self.clock
+            clock = self.hub.clock
         return float(clock.seconds())
 
     def _arm(self, delay: float) -> None:
@@ -820,9 +977,9 @@ class Machine:
         timer = self._timer
         if timer is not None and timer.active():
             timer.cancel()
-        clock = self._clock
+        clock = self.hub._clock
         if clock is None:
-            clock = self.clock
+            clock = self.hub.clock
         self._timer = clock.callLater(delay, self._timerDue)
 
     def _disarm(self) -> None:
@@ -925,18 +1082,21 @@ class Machine:
                 self._timer = None
                 if timer.active():
                     timer.cancel()
-            clock = self._clock  # (_now(), inline: twice per attempt)
+            clock = self.hub._clock  # (_now(), inline: twice per attempt)
             if clock is None:
-                clock = self.clock
+                clock = self.hub.clock
             self.since = float(clock.seconds())
         self.state = state
         if state is not S.STOPPED:
-            self.stopReason = None
+            x = self._x
+            if x is not None:
+                x.stopReason = None
 
     def notify(self) -> None:
         """Tell the hub this link's status may have changed."""
         hub = self.hub
-        if hub._observers:  # (nobody listens: not even a call, the hot path)
+        x = hub._x
+        if x is not None and x._observers:  # (nobody listens: not even a call)
             hub.notify(self)
 
     def _target(self, rotation: object = _ASK) -> str:
@@ -966,11 +1126,15 @@ class Machine:
 
     def _nextDelay(self) -> float:
         owner = self.owner
+        schedule = self._schedule
         try:
-            if self._schedule is None:
-                self._schedule = iter(owner.backoffSchedule().delays())
-                self._ceiling = owner._delayCeiling()
-            delay = float(next(self._schedule))
+            if schedule is None:
+                schedule = (
+                    iter(owner.backoffSchedule().delays()),
+                    owner._delayCeiling(),
+                )
+                self._schedule = schedule
+            delay = float(next(schedule[0]))
             if not delay >= 0.0:  # negative or NaN: garbage (inf is clamped)
                 raise ValueError(f"backoff produced an invalid delay: {delay!r}")
         except Exception:
@@ -986,7 +1150,7 @@ class Machine:
                 )
             self._schedule = None
             delay = FALLBACK_DELAY
-        ceiling = self._ceiling
+        ceiling = MAX_DELAY_CEILING if schedule is None else schedule[1]
         if delay > ceiling:
             if self.hub.firstTime("ceiling"):
                 _log.warn(
@@ -1060,7 +1224,8 @@ class Machine:
     def _connectNow(self) -> None:
         if self._timer is not None:  # (usually gone: it fired)
             self._disarm()
-        if self.closing is not None:
+        x = self._x  # (the side fields read directly on the hot path)
+        if x is not None and x.closing is not None:
             # One transport at a time: attempt once the old one has closed.
             self.attemptAfterClose = True
             self.notify()
@@ -1101,16 +1266,21 @@ class Machine:
 
     def _enterConnecting(self, arm: bool = True) -> None:
         hub = self.hub
-        if hub._unwatchNetwork is None and self.owner.networkMonitor is not None:
+        hubX = hub._x
+        if self.owner.networkMonitor is not None and (
+            hubX is None or hubX._unwatchNetwork is None
+        ):
             hub.ensureMonitor()
-        self.cancelReason = None
-        self.reportedReason = None
+            hubX = hub._x
+        x = self._x
+        if x is not None:
+            x.cancelReason = x.reportedReason = None
         self._enter(S.CONNECTING)
         if arm:
             timeout = self.owner._setting_connectTimeout
             if timeout and not self._pathTimesOut(timeout):
                 self._arm(timeout)
-        if hub._observers:  # (notify(), inline: once per attempt)
+        if hubX is not None and hubX._observers:  # (notify(), inline)
             hub.notify(self)
 
     def _connectTimedOut(self) -> None:
@@ -1165,9 +1335,11 @@ class Machine:
     def _attemptFailed(self, reason: Failure) -> None:
         # The connect timeout, if armed, is cancelled by _wait() or by
         # whichever other way out of _failed() is taken.
-        if self.cancelReason is not None:
-            reason, self.cancelReason = self.cancelReason, None
-        self.reportedReason = None
+        x = self._x
+        if x is not None:
+            if x.cancelReason is not None:
+                reason, x.cancelReason = x.cancelReason, None
+            x.reportedReason = None
         self._failed(reason)
 
     def protocolMade(self, protocol: Any, raised: Failure | None = None) -> None:
@@ -1392,6 +1564,7 @@ class Machine:
             return
         self._cancel("alert")  # not needed until the next outage
         self.resetSchedule()
+        self._compact()
         self.notify()
 
     # -- decisions ----------------------------------------------------------
@@ -1400,14 +1573,18 @@ class Machine:
         """An attempt failed or a connection ended: decide what follows."""
         self.lastFailure = reason
         self.attempt += 1
-        calls = self._calls
+        x = self._x
+        calls = None if x is None else x._calls
         if calls is None or "alert" not in calls:
             self._armAlert()  # (deferred by _resume to the first failure)
-        if self.stopRequested is not None:
-            # stopTrying() before or during this connection: no retry.
-            self._stop(self.stopRequested, intentional=True)
-            return
-        probe, self.probe = self.probe, None
+            x = self._x
+        probe = None
+        if x is not None:
+            if x.stopRequested is not None:
+                # stopTrying() before or during this connection: no retry.
+                self._stop(x.stopRequested, intentional=True)
+                return
+            probe, x.probe = x.probe, None
         if probe is not None and not _isNetworkError(reason):
             # The free attempt made on network-up failed for a reason that is
             # not the network: resume the schedule where it was.
@@ -1439,7 +1616,8 @@ class Machine:
             self._stop(f"gave up: maxRetries ({maxRetries}) exceeded")
             return
         delay: float | None
-        if self.hub.networkUp is False:
+        hubX = self.hub._x
+        if hubX is not None and hubX.networkUp is False:
             delay = None  # OFFLINE: the network coming back will restart us
         elif not plainReconnect and isinstance(decision, ReconnectAfter):
             delay = self._nextDelay()
@@ -1512,7 +1690,8 @@ class Machine:
         # cancel is O(1) and the new call O(log n).
         self._arm(delay)
         hub = self.hub
-        if hub._observers:  # (notify(), inline: once per attempt)
+        hubX = hub._x
+        if hubX is not None and hubX._observers:  # (notify(), inline)
             hub.notify(self)
 
     def _retryDue(self) -> None:
@@ -1566,7 +1745,9 @@ class Machine:
         if since is None or alertAfter is None:
             return
         due = since + alertAfter
-        call = self._calls.get("alert") if self._calls else None
+        x = self._x
+        calls = None if x is None else x._calls
+        call = calls.get("alert") if calls else None
         if call is None or call.getTime() > due:
             self._call("alert", max(0.0, due - self._now()), self._alert)
 

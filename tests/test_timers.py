@@ -214,3 +214,61 @@ class TimerTests(SynchronousTestCase):
         self.assertEqual(connector.attempts, 1)
         self.assertEqual(factory.status.nextAttemptAt, 7.0)
         self.finish(factory)
+
+
+class SideObjectTests(SynchronousTestCase):
+    """
+    The rarely set state of a hub and a link lives in a side object created
+    on its first use and dropped when it holds only defaults again: an idle
+    connection holds none (bench/memory.py).
+    """
+
+    def test_idleConnectionHoldsNoSide(self) -> None:
+        clock = Clock()
+        factory = AlertingFactory(clock=clock, backoff=FixedBackoff(3.0))
+        connector = FakeConnector(factory, clock)
+        connector.connect()
+        connector.fail()  # the alert timer, a side field
+        link, hub = factory._machine, factory._hub
+        self.assertIsNotNone(link._x)
+        self.assertEqual(link.pendingCalls(), ["alert", "retry"])
+        clock.advance(3)
+        connector.succeed()
+        clock.advance(5)  # the minUptime mark: the alert goes, and the side
+        self.assertIs(factory.status.state, S.CONNECTED)
+        self.assertEqual(factory.status.attempt, 0)
+        self.assertIsNone(link._x)
+        self.assertIsNone(hub._x)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        factory.giveUp()
+        clock.advance(10)
+
+    def test_observerKeepsHubSide(self) -> None:
+        """An observer lives in the hub's side object."""
+        clock = Clock()
+        factory = AlertingFactory(clock=clock)
+        seen: list[ConnectionState] = []
+        remove = factory.addStatusObserver(lambda status: seen.append(status.state))
+        hub = factory._hub
+        self.assertIsNotNone(hub._x)
+        FakeConnector(factory, clock).connect()
+        self.assertEqual(seen, [S.CONNECTING])
+        remove()
+        self.assertEqual(hub._observers, [])
+        factory.giveUp()
+        clock.advance(10)
+        self.assertEqual(seen, [S.CONNECTING])
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_sideDefaults(self) -> None:
+        """Every side field reads as its default while there is no side."""
+        from reconnect_twisted._machine import Hub, Machine
+
+        factory = AlertingFactory(clock=Clock())
+        link, hub = factory._machine, factory._hub
+        for obj, cls in ((link, Machine), (hub, Hub)):
+            fresh = cls._sideType()
+            self.assertTrue(fresh.isDefault())
+            for name in cls._sideType.__slots__:
+                self.assertIs(getattr(obj, name), getattr(fresh, name), name)
+                self.assertNotIn(name, cls.__slots__)
