@@ -162,6 +162,25 @@ def _side(name: str, default: object) -> Any:
     return property(get, put)
 
 
+#: What a hub and a link keep in slots (the rest: their side objects).
+_HUB_SLOTS = ("_clock", "_queue", "_x", "busy", "owner", "primary")
+_LINK_SLOTS = (
+    "_schedule",
+    "_timer",
+    "_x",
+    "attempt",
+    "driver",
+    "driverKey",
+    "hub",
+    "lastFailure",
+    "outageSince",
+    "owner",
+    "protocol",
+    "since",
+    "state",
+)
+
+
 class MadeHook:
     """
     Set as a new protocol's ``makeConnection`` instance attribute: calls
@@ -242,7 +261,7 @@ class Hub:
 
     # One per factory: what a plain idle factory uses is slotted, the rest
     # lives in the side object ``_x`` (see _sideClass).
-    __slots__: tuple[str, ...] = ("_clock", "_queue", "_x", "busy", "owner", "primary")
+    __slots__ = _HUB_SLOTS  # (a name, not a literal: mypy sees the side fields)
 
     _sideType = _sideClass(
         "_HubSide",
@@ -263,27 +282,6 @@ class Hub:
         },
     )
     if TYPE_CHECKING:  # (for mypy: the side fields as attributes)
-        __slots__ = (
-            "_clock",
-            "_closedWaiters",
-            "_delivering",
-            "_extra",
-            "_held",
-            "_lastNotified",
-            "_observers",
-            "_pending",
-            "_queue",
-            "_unwatchNetwork",
-            "_waiters",
-            "_x",
-            "busy",
-            "monitorBroken",
-            "networkResetAt",
-            "networkUp",
-            "once",
-            "owner",
-            "primary",
-        )
         _closedWaiters: list[Deferred[None]] | None
         _delivering: bool
         _extra: list[Machine] | None  # a pool's further links
@@ -839,21 +837,7 @@ class Machine:
 
     # One per managed connection: slots and lazily created containers keep an
     # idle connection cheap (see bench/memory.py).
-    __slots__: tuple[str, ...] = (
-        "_schedule",
-        "_timer",
-        "_x",
-        "attempt",
-        "driver",
-        "driverKey",
-        "hub",
-        "lastFailure",
-        "outageSince",
-        "owner",
-        "protocol",
-        "since",
-        "state",
-    )
+    __slots__ = _LINK_SLOTS  # (a name, not a literal: mypy sees the side fields)
 
     #: The rarely set fields (see _sideClass): what a connection that is up,
     #: or an attempt that is simply refused, needs is slotted.
@@ -875,33 +859,6 @@ class Machine:
         },
     )
     if TYPE_CHECKING:  # (for mypy: the side fields as attributes)
-        __slots__ = (
-            "_calls",
-            "_handshake",
-            "_postponed",
-            "_schedule",
-            "_timer",
-            "_x",
-            "alertedSince",
-            "attempt",
-            "attemptAfterClose",
-            "cancelReason",
-            "closing",
-            "driver",
-            "driverKey",
-            "dropping",
-            "hub",
-            "lastFailure",
-            "outageSince",
-            "owner",
-            "probe",
-            "protocol",
-            "reportedReason",
-            "since",
-            "state",
-            "stopReason",
-            "stopRequested",
-        )
         # The alert and abort timers by name (the state's own is _timer).
         _calls: dict[str, IDelayedCall] | None
         _handshake: Deferred[Any] | None
