@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -160,6 +162,90 @@ def _side(name: str, default: object) -> Any:
         setattr(x, name, value)
 
     return property(get, put)
+
+
+class UptimeMarks:
+    """
+    The ``minUptime`` marks of the links on one clock, gathered on a grid of
+    ``1/GRID`` s: one timer per grid point that has links due, instead of
+    one per connection (a timer per connection cost ~470 bytes until its
+    mark: bench/memory.py). At the grid point at or before its mark a link
+    takes a timer of its own for the rest (under ``1/GRID`` s; none for a
+    mark on the grid, e.g. at whole seconds), so every mark is exact. A
+    link that leaves CONNECTED before its mark is removed, and a grid
+    point's timer is cancelled when no link is left on it.
+    """
+
+    GRID = 8
+
+    __slots__ = ("_clock", "_due", "clockRef")
+
+    def __init__(
+        self, clock: IReactorTime, clockRef: weakref.ref[IReactorTime]
+    ) -> None:
+        self._clock = clock
+        self.clockRef = clockRef
+        self._due: dict[float, tuple[IDelayedCall, dict[Machine, None]]] = {}
+
+    @classmethod
+    def keyOf(cls, due: float) -> float:
+        """The grid point at or before ``due``."""
+        return math.floor(due * cls.GRID) / cls.GRID
+
+    def add(self, link: Machine, delay: float) -> float:
+        """
+        Call ``link._markReached(key)`` at the grid point at or before
+        ``delay`` s from now; return the mark's time.
+        """
+        now = self._clock.seconds()
+        due = now + delay
+        key = self.keyOf(due)
+        entry = self._due.get(key)
+        if entry is None:
+            call = self._clock.callLater(max(0.0, key - now), self._reached, key)
+            entry = self._due[key] = (call, {})
+        entry[1][link] = None
+        return due
+
+    def discard(self, link: Machine, due: float) -> None:
+        """Forget ``link``'s mark at ``due``."""
+        key = self.keyOf(due)
+        entry = self._due.get(key)
+        if entry is None:
+            return
+        links = entry[1]
+        links.pop(link, None)
+        if not links:
+            del self._due[key]
+            if entry[0].active():
+                entry[0].cancel()
+
+    def _reached(self, key: float) -> None:
+        entry = self._due.pop(key, None)
+        if entry is None:
+            return
+        for link in entry[1]:
+            link.hub.run(link._markReached, key)
+
+
+#: The marks of each clock, by ``id()`` (a plain dict: two lookups per
+#: connection; a WeakKeyDictionary makes a weak reference per lookup). An
+#: entry goes with its clock (a test's Clock comes and goes).
+_MARKS: dict[int, UptimeMarks] = {}
+
+
+def _marksOf(clock: IReactorTime) -> UptimeMarks | None:
+    """The clock's marks; ``None`` for a clock that takes no weak reference."""
+    key = id(clock)
+    marks = _MARKS.get(key)
+    if marks is not None and marks.clockRef() is clock:
+        return marks
+    try:
+        ref = weakref.ref(clock, lambda _, all=_MARKS: all.pop(key, None))
+    except TypeError:  # no weak reference
+        return None
+    marks = _MARKS[key] = UptimeMarks(clock, ref)
+    return marks
 
 
 #: What a hub and a link keep in slots (the rest: their side objects).
@@ -902,10 +988,11 @@ class Machine:
         self.outageSince: float | None = None
         # The backoff schedule in use and its ceiling.
         self._schedule: tuple[Iterator[float], float] | None = None
-        # The state's own timer (connect timeout, handshake timeout, uptime
-        # mark, retry: one per state, so one slot); the rare others (alert,
-        # abort) by name in _calls.
-        self._timer: IDelayedCall | None = None
+        # The state's own timer (connect timeout, handshake timeout, retry:
+        # one per state, so one slot; in CONNECTED the time of its uptime
+        # mark in the clock's UptimeMarks); the rare others (alert, abort) by
+        # name in _calls.
+        self._timer: Any = None
 
     # -- helpers ------------------------------------------------------------
 
@@ -931,9 +1018,8 @@ class Machine:
         Arm the current state's timer (see ``_STATE_TIMERS``), replacing
         any; it is cancelled when the state changes (``_enter``).
         """
-        timer = self._timer
-        if timer is not None and timer.active():
-            timer.cancel()
+        if self._timer is not None:
+            self._disarm()
         clock = self.hub._clock
         if clock is None:
             clock = self.hub.clock
@@ -944,8 +1030,26 @@ class Machine:
         timer = self._timer
         if timer is not None:
             self._timer = None
-            if timer.active():
+            if type(timer) is float:  # CONNECTED: a mark of the clock's marks
+                marks = _marksOf(self.clock)
+                if marks is not None:
+                    marks.discard(self, timer)
+            elif timer.active():
                 timer.cancel()
+
+    def _markReached(self, key: float) -> None:
+        """The clock's marks reached ``key``, the grid point of this link's mark."""
+        due = self._timer
+        if type(due) is not float or UptimeMarks.keyOf(due) != key:
+            return  # (it left CONNECTED, or came back with another mark)
+        self._timer = None
+        if self.state is not S.CONNECTED:
+            return
+        rest = due - self._now()
+        if rest > 0:
+            self._arm(rest)  # the last fraction of a grid step: its own timer
+        else:
+            self._stayedUp()
 
     def _timerDue(self) -> None:
         self.hub.run(self._onTimer, self._timer)
@@ -1036,9 +1140,7 @@ class Machine:
                 )
             timer = self._timer
             if timer is not None:  # (_disarm(), inline: a state's timer is its own)
-                self._timer = None
-                if timer.active():
-                    timer.cancel()
+                self._disarm()
             clock = self.hub._clock  # (_now(), inline: twice per attempt)
             if clock is None:
                 clock = self.hub.clock
@@ -1511,7 +1613,11 @@ class Machine:
         self.outageSince = None
         minUptime = self.owner._setting_minUptime
         if minUptime:
-            self._arm(minUptime)
+            marks = _marksOf(self.clock)
+            if marks is None:
+                self._arm(minUptime)
+            else:
+                self._timer = marks.add(self, minUptime)
         else:
             self.resetSchedule()
         self.notify()

@@ -272,3 +272,117 @@ class SideObjectTests(SynchronousTestCase):
             for name in cls._sideType.__slots__:
                 self.assertIs(getattr(obj, name), getattr(fresh, name), name)
                 self.assertNotIn(name, cls.__slots__)
+
+
+class UptimeMarkTests(SynchronousTestCase):
+    """
+    The minUptime marks of the links on one clock share one timer per
+    1/8 s grid point (reconnect_twisted._machine.UptimeMarks); each mark
+    is still exact.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+
+    def connected(self, at: float) -> tuple[AlertingFactory, FakeConnector]:
+        factory = AlertingFactory(clock=self.clock, backoff=FixedBackoff(3.0))
+        connector = FakeConnector(factory, self.clock)
+        self.clock.advance(at - self.clock.seconds())
+        connector.connect()
+        connector.fail()  # attempt 1 failed: the counter shows the reset
+        self.clock.advance(3)
+        connector.succeed()
+        self.assertIs(factory.status.state, S.CONNECTED)
+        self.assertEqual(factory.status.attempt, 1)
+        return factory, connector
+
+    def finish(self, *factories: ReconnectingFactory) -> None:
+        for factory in factories:
+            factory.giveUp()
+        self.clock.advance(10)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_sharedTimer(self) -> None:
+        """
+        Two links connected in the same grid step share one timer, at the
+        grid point (10.25 s) before their marks (10.3 s and 10.32 s); each
+        then takes its own timer for the rest and resets exactly at its mark.
+        """
+        a, _ = self.connected(2.3)
+        b, _ = self.connected(2.32)
+        uptime = [c for c in self.clock.getDelayedCalls() if c.getTime() < 60]
+        self.assertEqual([c.getTime() for c in uptime], [10.25])
+        self.assertEqual(a._machine.pendingCalls(), ["alert", "uptime"])
+        self.clock.advance(10.25 - self.clock.seconds())
+        self.assertEqual((a.status.attempt, b.status.attempt), (1, 1))
+        self.clock.advance(0.05 - 1e-9)
+        self.assertEqual((a.status.attempt, b.status.attempt), (1, 1))
+        self.clock.advance(1e-9)  # t = 10.3: a's mark
+        self.assertEqual((a.status.attempt, b.status.attempt), (0, 1))
+        self.clock.advance(0.02)  # t = 10.32: b's mark
+        self.assertEqual((a.status.attempt, b.status.attempt), (0, 0))
+        self.assertEqual(a._machine.pendingCalls(), [])
+        self.finish(a, b)
+
+    def test_onTheGrid(self) -> None:
+        """A mark on the grid (whole seconds) takes no timer of its own."""
+        factory, _ = self.connected(2.0)
+        [uptime] = [c for c in self.clock.getDelayedCalls() if c.getTime() < 60]
+        self.assertEqual(uptime.getTime(), 10.0)
+        self.clock.advance(5)
+        self.assertEqual(factory.status.attempt, 0)
+        self.assertEqual(factory._machine.pendingCalls(), [])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.finish(factory)
+
+    def test_droppedBeforeItsMark(self) -> None:
+        """
+        A link that drops before its mark leaves it: the grid point's timer
+        goes with the last link on it, and the schedule does not reset.
+        """
+        factory, connector = self.connected(2.0)
+        self.clock.advance(4)
+        connector.drop()
+        self.assertIs(factory.status.state, S.WAITING)
+        self.assertEqual(factory.status.attempt, 2)
+        self.assertEqual(
+            sorted(c.getTime() for c in self.clock.getDelayedCalls()),
+            [12.0, 62.0],  # the retry, and the first outage's alert: no mark
+        )
+        self.finish(factory)
+
+    def test_clockWithoutWeakReferences(self) -> None:
+        """
+        A clock that takes no weak reference: each link's mark has a timer
+        of its own, as exact.
+        """
+
+        class SlottedClock:
+            __slots__ = ("clock",)
+
+            def __init__(self, clock: Clock) -> None:
+                self.clock = clock
+
+            def seconds(self) -> float:
+                return self.clock.seconds()
+
+            def callLater(self, delay: float, f: Any, *a: Any, **kw: Any) -> Any:
+                return self.clock.callLater(delay, f, *a, **kw)
+
+            def getDelayedCalls(self) -> Any:
+                return self.clock.getDelayedCalls()
+
+        factory = AlertingFactory(
+            clock=SlottedClock(self.clock), backoff=FixedBackoff(3.0)
+        )
+        connector = FakeConnector(factory, self.clock)
+        self.clock.advance(2.3)
+        connector.connect()
+        connector.succeed()
+        [uptime] = self.clock.getDelayedCalls()
+        self.assertEqual(uptime.getTime(), 7.3)
+        self.assertEqual(uptime.func.__name__, "_timerDue")
+        self.assertEqual(factory._machine.pendingCalls(), ["uptime"])
+        self.clock.advance(5)
+        self.assertEqual(factory._machine.pendingCalls(), [])
+        self.finish(factory)
