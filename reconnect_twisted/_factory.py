@@ -149,11 +149,7 @@ class _Link(Machine):
     service's.
     """
 
-    __slots__ = ("_description",)
-
-    def __init__(self, owner: ReconnectingFactory, hub: Hub) -> None:
-        super().__init__(owner, hub)
-        self._description: str | None = None
+    __slots__ = ()
 
     def drive(self, connector: IConnector) -> None:
         """Make attempts through ``connector`` from now on."""
@@ -239,13 +235,16 @@ class _Link(Machine):
 
     def describe(self) -> str:
         """The connector's destination."""
-        if self._description is None:
-            self._description = _describeAddress(self.connector.getDestination())
-        return self._description
+        x = self._x
+        if x is None:  # not failing: not kept (an idle connection keeps no text)
+            return _describeAddress(self.connector.getDestination())
+        if x._description is None:
+            x._description = _describeAddress(self.connector.getDestination())
+        return cast(str, x._description)
 
     def _stayedUp(self) -> None:
-        super()._stayedUp()
         self._description = None  # (a long-lived connection keeps no text)
+        super()._stayedUp()
 
 
 def _trackBuild(

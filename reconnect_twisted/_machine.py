@@ -240,8 +240,11 @@ def _marksOf(clock: IReactorTime) -> UptimeMarks | None:
     marks = _MARKS.get(key)
     if marks is not None and marks.clockRef() is clock:
         return marks
+    def gone(_: object, marks: dict[int, UptimeMarks] = _MARKS) -> None:
+        marks.pop(key, None)  # (a default: module globals may be gone at exit)
+
     try:
-        ref = weakref.ref(clock, lambda _, all=_MARKS: all.pop(key, None))
+        ref = weakref.ref(clock, gone)
     except TypeError:  # no weak reference
         return None
     marks = _MARKS[key] = UptimeMarks(clock, ref)
@@ -260,7 +263,6 @@ _LINK_SLOTS = (
     "hub",
     "lastFailure",
     "outageSince",
-    "owner",
     "protocol",
     "since",
     "state",
@@ -917,8 +919,8 @@ class Machine:
     """
     The connection state machine of one link (one connector or service).
 
-    :ivar owner: the factory whose hooks (``handshake``, ``decide``,
-        ``outageAlert``, ``backoffSchedule``) are called.
+    The factory whose hooks (``handshake``, ``decide``, ``outageAlert``,
+    ``backoffSchedule``) are called is its hub's ``owner``.
     """
 
     # One per managed connection: slots and lazily created containers keep an
@@ -932,6 +934,7 @@ class Machine:
         {
             "_calls": None,
             "_handshake": None,
+            "_description": None,
             "_postponed": None,
             "alertedSince": None,
             "attemptAfterClose": False,
@@ -950,6 +953,8 @@ class Machine:
         _handshake: Deferred[Any] | None
         #: A postponed attempt's call and how many turns it has waited.
         _postponed: tuple[IDelayedCall, int] | None
+        #: The connector path's destination text, kept while failing.
+        _description: str | None
         alertedSince: float | None
         attemptAfterClose: bool
         cancelReason: Failure | None
@@ -963,6 +968,7 @@ class Machine:
         _calls = _side("_calls", None)
         _handshake = _side("_handshake", None)
         _postponed = _side("_postponed", None)
+        _description = _side("_description", None)
         alertedSince = _side("alertedSince", None)
         attemptAfterClose = _side("attemptAfterClose", False)
         cancelReason = _side("cancelReason", None)
@@ -974,7 +980,7 @@ class Machine:
         stopRequested = _side("stopRequested", None)
 
     def __init__(self, owner: ReconnectingFactory, hub: Hub) -> None:
-        self.owner = owner
+        # (``owner`` is the hub's: not kept twice.)
         self.hub = hub
         self._x: Any = None
         self.state = S.IDLE
@@ -1000,6 +1006,11 @@ class Machine:
     def clock(self) -> IReactorTime:
         """The hub's clock (the owner's, fixed at first use)."""
         return self.hub.clock
+
+    @property
+    def owner(self) -> ReconnectingFactory:
+        """The factory (the hub's owner)."""
+        return self.hub.owner
 
     def _compact(self) -> None:
         """Drop the side object once it holds nothing but defaults."""
@@ -1184,7 +1195,7 @@ class Machine:
         self.probe = None
 
     def _nextDelay(self) -> float:
-        owner = self.owner
+        owner = self.hub.owner
         schedule = self._schedule
         try:
             if schedule is None:
@@ -1218,12 +1229,12 @@ class Machine:
                     ceiling=ceiling,
                 )
             delay = ceiling
-        if delay < self.owner._setting_minDelay:
+        if delay < self.hub.owner._setting_minDelay:
             return self._floor(delay)
         return delay
 
     def _floor(self, delay: float) -> float:
-        floor = float(self.owner._setting_minDelay)
+        floor = float(self.hub.owner._setting_minDelay)
         if delay < floor:
             if self.hub.firstTime("floor"):
                 _log.info(
@@ -1274,7 +1285,7 @@ class Machine:
     def _resume(self) -> None:
         """Start trying from IDLE or STOPPED: a fresh schedule, an outage."""
         self.resetSchedule()
-        owner = self.owner
+        owner = self.hub.owner
         # Its alert is armed at the first failure, which the timeouts
         # guarantee (without them, an attempt could hang: armed now).
         timeouts = owner._setting_connectTimeout and owner._setting_handshakeTimeout
@@ -1299,7 +1310,7 @@ class Machine:
             if self.state is S.CONNECTING:
                 self._attemptFailed(Failure())
             return
-        if self.state is S.CONNECTING and self.owner._setting_connectTimeout:
+        if self.state is S.CONNECTING and self.hub.owner._setting_connectTimeout:
             if not self.hub._queue:  # nothing reported: the attempt is in flight
                 self._armConnectTimeout()
             else:
@@ -1312,7 +1323,7 @@ class Machine:
             return
         if self._timer is not None:
             return  # armed for this attempt already
-        timeout = self.owner._setting_connectTimeout
+        timeout = self.hub.owner._setting_connectTimeout
         if timeout and not self._pathTimesOut(timeout):
             self._arm(timeout)
 
@@ -1326,7 +1337,7 @@ class Machine:
     def _enterConnecting(self, arm: bool = True) -> None:
         hub = self.hub
         hubX = hub._x
-        if self.owner.networkMonitor is not None and (
+        if self.hub.owner.networkMonitor is not None and (
             hubX is None or hubX._unwatchNetwork is None
         ):
             hub.ensureMonitor()
@@ -1336,7 +1347,7 @@ class Machine:
             x.cancelReason = x.reportedReason = None
         self._enter(S.CONNECTING)
         if arm:
-            timeout = self.owner._setting_connectTimeout
+            timeout = self.hub.owner._setting_connectTimeout
             if timeout and not self._pathTimesOut(timeout):
                 self._arm(timeout)
         if hubX is not None and hubX._observers:  # (notify(), inline)
@@ -1345,7 +1356,7 @@ class Machine:
     def _connectTimedOut(self) -> None:
         if self.state is not S.CONNECTING:
             return
-        timeout = self.owner._setting_connectTimeout
+        timeout = self.hub.owner._setting_connectTimeout
         self._cancelAttempt(
             Failure(ConnectTimeout(f"no connection within {timeout:g}s"))
         )
@@ -1385,7 +1396,7 @@ class Machine:
             and type(reason.value) is _PathTimeout
             and self._timer is None
         ):
-            timeout = self.owner._setting_connectTimeout
+            timeout = self.hub.owner._setting_connectTimeout
             if timeout and self._pathTimesOut(timeout):
                 # The connector's own timeout, which stood in for ours.
                 reason = Failure(ConnectTimeout(f"no connection within {timeout:g}s"))
@@ -1422,7 +1433,7 @@ class Machine:
             return
         self._disarm()
         self._beginOutage()
-        self.owner._configureTransport(protocol.transport)
+        self.hub.owner._configureTransport(protocol.transport)
         self.protocol = protocol
         self._enter(S.HANDSHAKING)
         self.notify()
@@ -1512,7 +1523,7 @@ class Machine:
 
     def _runHandshake(self, protocol: Any) -> None:
         try:
-            d = self.owner._startHandshake(protocol)
+            d = self.hub.owner._startHandshake(protocol)
         except Exception:
             d = fail(Failure())
         if d is None:  # no business handshake at all
@@ -1520,7 +1531,7 @@ class Machine:
             return
         self._handshake = d
         d.addBoth(self._handshakeDone, d)
-        timeout = self.owner._setting_handshakeTimeout
+        timeout = self.hub.owner._setting_handshakeTimeout
         if self._handshake is d and timeout and not d.called:
             self._arm(timeout)
 
@@ -1541,7 +1552,7 @@ class Machine:
     def _handshakeTimedOut(self) -> None:
         if self.state is not S.HANDSHAKING:
             return
-        timeout = self.owner._setting("handshakeTimeout")
+        timeout = self.hub.owner._setting("handshakeTimeout")
         self._cancelHandshake()
         self._handshakeFailed(
             Failure(HandshakeTimeout(f"handshake did not finish within {timeout:g}s"))
@@ -1611,7 +1622,7 @@ class Machine:
         else:
             _info("Connected to {target}", target=self._target())
         self.outageSince = None
-        minUptime = self.owner._setting_minUptime
+        minUptime = self.hub.owner._setting_minUptime
         if minUptime:
             marks = _marksOf(self.clock)
             if marks is None:
@@ -1653,7 +1664,7 @@ class Machine:
             # not the network: resume the schedule where it was.
             self._schedule, self.attempt = probe[0], probe[1] + 1
             self._nextDelay()  # the probe took the place of the attempt due next
-        plain = self.owner._plainDefaultPolicy()
+        plain = self.hub.owner._plainDefaultPolicy()
         decision = (
             self._decide(reason)
             if plain is None
@@ -1674,7 +1685,7 @@ class Machine:
         if not plainReconnect and isinstance(decision, GiveUp):
             self._stop(decision.reason)
             return
-        maxRetries = self.owner._setting_maxRetries
+        maxRetries = self.hub.owner._setting_maxRetries
         if maxRetries is not None and self.attempt > maxRetries:
             self._stop(f"gave up: maxRetries ({maxRetries}) exceeded")
             return
@@ -1684,7 +1695,7 @@ class Machine:
             delay = None  # OFFLINE: the network coming back will restart us
         elif not plainReconnect and isinstance(decision, ReconnectAfter):
             delay = self._nextDelay()
-            limit = self.owner._setting("maxRetryLater")
+            limit = self.hub.owner._setting("maxRetryLater")
             delay = self._floor(min(max(decision.delay, delay), limit))
         else:
             delay = self._nextDelay()
@@ -1709,7 +1720,7 @@ class Machine:
         """
         self.attempt -= 1  # a pass counts once (see failover.ServerRotation)
         offline = self.hub.networkUp is False
-        delay = float(self.owner.minDelay)
+        delay = float(self.hub.owner.minDelay)
         _log.warn(
             "Attempt to {target} failed: {reason}; {next}",
             target=target,
@@ -1730,7 +1741,7 @@ class Machine:
     def _decide(self, reason: Failure) -> Reconnect | ReconnectAfter | GiveUp:
         """Ask the factory's ``decide()`` (not the plain default policy)."""
         try:
-            decision = self.owner.decide(reason, self.hub.status(self))
+            decision = self.hub.owner.decide(reason, self.hub.status(self))
         except Exception:
             _log.failure("Reconnect policy raised; reconnecting as scheduled")
             return Reconnect()
@@ -1745,7 +1756,7 @@ class Machine:
 
     def _wait(self, delay: float) -> None:
         self._enter(S.WAITING)
-        self.owner.delay = delay
+        self.hub.owner.delay = delay
         # The connect timeout is cancelled, not reset into the retry timer: a
         # reactor moves a call reset to an earlier time with a linear search
         # of its heap (ReactorBase._moveCallLaterSooner), which a process
@@ -1804,7 +1815,7 @@ class Machine:
         earlier if a new outage needs it sooner.
         """
         since = self.outageSince
-        alertAfter = self.owner._setting_alertAfter
+        alertAfter = self.hub.owner._setting_alertAfter
         if since is None or alertAfter is None:
             return
         due = since + alertAfter
@@ -1815,7 +1826,7 @@ class Machine:
             self._call("alert", max(0.0, due - self._now()), self._alert)
 
     def _alert(self) -> None:
-        since, alertAfter = self.outageSince, self.owner._setting("alertAfter")
+        since, alertAfter = self.outageSince, self.hub.owner._setting("alertAfter")
         if since is None or alertAfter is None or self.state is S.STOPPED:
             return  # the outage is over
         now = self._now()
@@ -1835,11 +1846,11 @@ class Machine:
             state=status.state.value,
             reason=describeFailure(status.lastFailure),
         )
-        every = self.owner._setting("alertEvery")
+        every = self.hub.owner._setting("alertEvery")
         if every:
             self._call("alert", every, self._alert)
         try:
-            self.owner.outageAlert(status)
+            self.hub.owner.outageAlert(status)
         except Exception:
             _log.failure("outageAlert() raised; ignored")
 
@@ -1923,7 +1934,7 @@ class Machine:
         young = self.state in (S.CONNECTING, S.HANDSHAKING) or (
             self.state is S.CONNECTED and self._timer is not None
         )
-        if young and self.owner._setting("minUptime"):
+        if young and self.hub.owner._setting("minUptime"):
             # RCF code resets in buildProtocol/connectionMade: take it as
             # "reset once this connection has proved itself", which the
             # minUptime mark does anyway (_stayedUp), so a server that
@@ -1977,7 +1988,7 @@ class Machine:
     ) -> None:
         """The hub's view of the network changed from ``previous`` to ``up``."""
         if self.protocol is not None and up is not None:
-            gone = self.owner._vanishedLocalAddress(self.protocol)
+            gone = self.hub.owner._vanishedLocalAddress(self.protocol)
             if gone is not None:
                 # The connection cannot survive: its address is no more.
                 _log.warn(
@@ -2046,8 +2057,8 @@ class Machine:
         probe = (self._schedule, self.attempt)
         self.resetSchedule()
         self.probe = probe
-        jitter = self.owner._setting("networkUpJitter")
-        self._wait(max(self.owner.rng.uniform(0.0, jitter), 0.0))
+        jitter = self.hub.owner._setting("networkUpJitter")
+        self._wait(max(self.hub.owner.rng.uniform(0.0, jitter), 0.0))
 
 
 #: The states each state may move to (TRANSITIONS, by value: an Enum's
