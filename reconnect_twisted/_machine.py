@@ -254,14 +254,12 @@ def _marksOf(clock: IReactorTime) -> UptimeMarks | None:
 #: What a hub and a link keep in slots (the rest: their side objects).
 _HUB_SLOTS = ("_clock", "_queue", "_x", "busy", "owner", "primary")
 _LINK_SLOTS = (
-    "_schedule",
     "_timer",
     "_x",
     "attempt",
     "driver",
     "driverKey",
     "hub",
-    "lastFailure",
     "outageSince",
     "protocol",
     "since",
@@ -936,6 +934,8 @@ class Machine:
             "_handshake": None,
             "_description": None,
             "_postponed": None,
+            "_schedule": None,
+            "lastFailure": None,
             "alertedSince": None,
             "attemptAfterClose": False,
             "cancelReason": None,
@@ -953,6 +953,9 @@ class Machine:
         _handshake: Deferred[Any] | None
         #: A postponed attempt's call and how many turns it has waited.
         _postponed: tuple[IDelayedCall, int] | None
+        #: The backoff schedule in use and its ceiling.
+        _schedule: tuple[Iterator[float], float] | None
+        lastFailure: Failure | None
         #: The connector path's destination text, kept while failing.
         _description: str | None
         alertedSince: float | None
@@ -968,6 +971,8 @@ class Machine:
         _calls = _side("_calls", None)
         _handshake = _side("_handshake", None)
         _postponed = _side("_postponed", None)
+        _schedule = _side("_schedule", None)
+        lastFailure = _side("lastFailure", None)
         _description = _side("_description", None)
         alertedSince = _side("alertedSince", None)
         attemptAfterClose = _side("attemptAfterClose", False)
@@ -986,14 +991,11 @@ class Machine:
         self.state = S.IDLE
         self.since = 0.0
         self.attempt = 0
-        self.lastFailure: Failure | None = None
 
         self.driver: Driver | None = None
         self.driverKey: object = None  # the connector or service driving us
         self.protocol: Any = None  # the current connection's protocol
         self.outageSince: float | None = None
-        # The backoff schedule in use and its ceiling.
-        self._schedule: tuple[Iterator[float], float] | None = None
         # The state's own timer (connect timeout, handshake timeout, retry:
         # one per state, so one slot; in CONNECTED the time of its uptime
         # mark in the clock's UptimeMarks); the rare others (alert, abort) by
@@ -1191,12 +1193,14 @@ class Machine:
     def resetSchedule(self) -> None:
         """Start the backoff schedule afresh and zero the attempt counter."""
         self.attempt = 0
-        self._schedule = None
-        self.probe = None
+        x = self._x
+        if x is not None:
+            x._schedule = x.probe = None
 
     def _nextDelay(self) -> float:
         owner = self.hub.owner
-        schedule = self._schedule
+        x = self._x
+        schedule = None if x is None else x._schedule
         try:
             if schedule is None:
                 schedule = (
@@ -1645,10 +1649,12 @@ class Machine:
 
     def _failed(self, reason: Failure, connectionLost: bool = False) -> None:
         """An attempt failed or a connection ended: decide what follows."""
-        self.lastFailure = reason
-        self.attempt += 1
         x = self._x
-        calls = None if x is None else x._calls
+        if x is None:
+            x = self._x = self._sideType()  # (a failing link keeps its side)
+        x.lastFailure = reason
+        self.attempt += 1
+        calls = x._calls
         if calls is None or "alert" not in calls:
             self._armAlert()  # (deferred by _resume to the first failure)
             x = self._x
