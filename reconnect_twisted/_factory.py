@@ -173,7 +173,7 @@ class _Link(Machine):
         if it refuses, the attempt fails and the schedule goes on (never a
         busy loop of zero-delay calls).
         """
-        connector = self.connector
+        connector = cast(IConnector, self.driverKey)
         x = self._x
         postponed = None
         if x is not None and x._postponed is not None:

@@ -1071,7 +1071,11 @@ class Machine:
         if timer is None or timer is not self._timer:
             return  # replaced or cancelled while this event waited its turn
         self._timer = None
-        handler = _STATE_TIMERS.get(self.state._value_)
+        state = self.state
+        if state is S.WAITING:  # (the retry, every failed attempt: no lookup)
+            self._connectNow()
+            return
+        handler = _STATE_TIMERS.get(state._value_)
         if handler is not None:
             getattr(self, handler[1])()
 
@@ -1657,20 +1661,21 @@ class Machine:
         calls = x._calls
         if calls is None or "alert" not in calls:
             self._armAlert()  # (deferred by _resume to the first failure)
-            x = self._x
-        probe = None
-        if x is not None:
-            if x.stopRequested is not None:
-                # stopTrying() before or during this connection: no retry.
-                self._stop(x.stopRequested, intentional=True)
-                return
-            probe, x.probe = x.probe, None
+        if x.stopRequested is not None:
+            # stopTrying() before or during this connection: no retry.
+            self._stop(x.stopRequested, intentional=True)
+            return
+        probe = x.probe
+        if probe is not None:
+            x.probe = None
         if probe is not None and not _isNetworkError(reason):
             # The free attempt made on network-up failed for a reason that is
             # not the network: resume the schedule where it was.
             self._schedule, self.attempt = probe[0], probe[1] + 1
             self._nextDelay()  # the probe took the place of the attempt due next
-        plain = self.hub.owner._plainDefaultPolicy()
+        hub = self.hub
+        owner = hub.owner
+        plain = owner._plainDefaultPolicy()
         decision = (
             self._decide(reason)
             if plain is None
@@ -1691,17 +1696,17 @@ class Machine:
         if not plainReconnect and isinstance(decision, GiveUp):
             self._stop(decision.reason)
             return
-        maxRetries = self.hub.owner._setting_maxRetries
+        maxRetries = owner._setting_maxRetries
         if maxRetries is not None and self.attempt > maxRetries:
             self._stop(f"gave up: maxRetries ({maxRetries}) exceeded")
             return
         delay: float | None
-        hubX = self.hub._x
+        hubX = hub._x
         if hubX is not None and hubX.networkUp is False:
             delay = None  # OFFLINE: the network coming back will restart us
         elif not plainReconnect and isinstance(decision, ReconnectAfter):
             delay = self._nextDelay()
-            limit = self.hub.owner._setting("maxRetryLater")
+            limit = owner._setting_maxRetryLater
             delay = self._floor(min(max(decision.delay, delay), limit))
         else:
             delay = self._nextDelay()
