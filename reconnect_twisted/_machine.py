@@ -166,10 +166,11 @@ def _side(name: str, default: object) -> Any:
 
 class UptimeMarks:
     """
-    The ``minUptime`` marks of the links on one clock, gathered on a grid of
-    ``1/GRID`` s: one timer per grid point that has links due, instead of
-    one per connection (a timer per connection cost ~470 bytes until its
-    mark: bench/memory.py). At the grid point at or before its mark a link
+    The ``minUptime`` marks (or the outage alerts) of the links on one
+    clock, gathered on a grid of ``1/GRID`` s: one timer per grid point that
+    has links due, instead of one per connection (a timer per connection
+    cost ~470 bytes until its mark: bench/memory.py; and a fleet of failing
+    links doubled the reactor's timer heap with their alerts). At the grid point at or before its mark a link
     takes a timer of its own for the rest (under ``1/GRID`` s; none for a
     mark on the grid, e.g. at whole seconds), so every mark is exact. A
     link that leaves CONNECTED before its mark is removed, and a grid
@@ -178,13 +179,14 @@ class UptimeMarks:
 
     GRID = 8
 
-    __slots__ = ("_clock", "_due", "clockRef")
+    __slots__ = ("_clock", "_due", "_method", "clockRef")
 
     def __init__(
-        self, clock: IReactorTime, clockRef: weakref.ref[IReactorTime]
+        self, clock: IReactorTime, clockRef: weakref.ref[IReactorTime], method: str
     ) -> None:
         self._clock = clock
         self.clockRef = clockRef
+        self._method = method
         self._due: dict[float, tuple[IDelayedCall, dict[Machine, None]]] = {}
 
     @classmethod
@@ -194,8 +196,8 @@ class UptimeMarks:
 
     def add(self, link: Machine, delay: float) -> float:
         """
-        Call ``link._markReached(key)`` at the grid point at or before
-        ``delay`` s from now; return the mark's time.
+        Call ``link.<method>(key)`` (as an event) at the grid point at or
+        before ``delay`` s from now; return the mark's time.
         """
         now = self._clock.seconds()
         due = now + delay
@@ -224,30 +226,34 @@ class UptimeMarks:
         entry = self._due.pop(key, None)
         if entry is None:
             return
+        method = self._method
         for link in entry[1]:
-            link.hub.run(link._markReached, key)
+            link.hub.run(getattr(link, method), key)
 
 
-#: The marks of each clock, by ``id()`` (a plain dict: two lookups per
-#: connection; a WeakKeyDictionary makes a weak reference per lookup). An
-#: entry goes with its clock (a test's Clock comes and goes).
-_MARKS: dict[int, UptimeMarks] = {}
+#: The marks of each clock, by ``(id(clock), method)``: the ``minUptime``
+#: marks (``_markReached``) and the outage alerts (``_alertMarkReached``). A
+#: plain dict (two lookups per connection; a WeakKeyDictionary makes a weak
+#: reference per lookup); an entry goes with its clock (a test's Clock comes
+#: and goes).
+_MARKS: dict[tuple[int, str], UptimeMarks] = {}
 
 
-def _marksOf(clock: IReactorTime) -> UptimeMarks | None:
+def _marksOf(clock: IReactorTime, method: str = "_markReached") -> UptimeMarks | None:
     """The clock's marks; ``None`` for a clock that takes no weak reference."""
-    key = id(clock)
+    key = (id(clock), method)
     marks = _MARKS.get(key)
     if marks is not None and marks.clockRef() is clock:
         return marks
-    def gone(_: object, marks: dict[int, UptimeMarks] = _MARKS) -> None:
+
+    def gone(_: object, marks: dict[tuple[int, str], UptimeMarks] = _MARKS) -> None:
         marks.pop(key, None)  # (a default: module globals may be gone at exit)
 
     try:
         ref = weakref.ref(clock, gone)
     except TypeError:  # no weak reference
         return None
-    marks = _MARKS[key] = UptimeMarks(clock, ref)
+    marks = _MARKS[key] = UptimeMarks(clock, ref, method)
     return marks
 
 
@@ -930,6 +936,7 @@ class Machine:
     _sideType = _sideClass(
         "_LinkSide",
         {
+            "_alertAt": None,
             "_calls": None,
             "_handshake": None,
             "_description": None,
@@ -950,6 +957,8 @@ class Machine:
     if TYPE_CHECKING:  # (for mypy: the side fields as attributes)
         # The alert and abort timers by name (the state's own is _timer).
         _calls: dict[str, IDelayedCall] | None
+        #: The outage alert's time, in the clock's alert marks.
+        _alertAt: float | None
         _handshake: Deferred[Any] | None
         #: A postponed attempt's call and how many turns it has waited.
         _postponed: tuple[IDelayedCall, int] | None
@@ -969,6 +978,7 @@ class Machine:
         stopRequested: str | None  # stop once this connection ends
     else:
         _calls = _side("_calls", None)
+        _alertAt = _side("_alertAt", None)
         _handshake = _side("_handshake", None)
         _postponed = _side("_postponed", None)
         _schedule = _side("_schedule", None)
@@ -1110,6 +1120,8 @@ class Machine:
     def pendingCalls(self) -> list[str]:
         """Names of the timers the machine holds (for tests and debugging)."""
         names = list(self._calls or ())
+        if self._alertAt is not None:
+            names.append("alert")
         if self._timer is not None:
             names.append(_STATE_TIMERS[self.state._value_][0])
         return sorted(names)
@@ -1644,7 +1656,7 @@ class Machine:
     def _stayedUp(self) -> None:
         if self.state is not S.CONNECTED:
             return
-        self._cancel("alert")  # not needed until the next outage
+        self._clearAlert()  # not needed until the next outage
         self.resetSchedule()
         self._compact()
         self.notify()
@@ -1658,8 +1670,7 @@ class Machine:
             x = self._x = self._sideType()  # (a failing link keeps its side)
         x.lastFailure = reason
         self.attempt += 1
-        calls = x._calls
-        if calls is None or "alert" not in calls:
+        if x._alertAt is None and (x._calls is None or "alert" not in x._calls):
             self._armAlert()  # (deferred by _resume to the first failure)
         if x.stopRequested is not None:
             # stopTrying() before or during this connection: no retry.
@@ -1785,7 +1796,7 @@ class Machine:
 
     def _stop(self, reason: str, intentional: bool = False) -> None:
         self._disarm()
-        self._cancel("alert")
+        self._clearAlert()
         self.stopRequested = None
         self.attemptAfterClose = False
         self.probe = None
@@ -1830,11 +1841,56 @@ class Machine:
         if since is None or alertAfter is None:
             return
         due = since + alertAfter
+        at = self._alertTime()
+        if at is None or at > due:
+            self._setAlert(max(0.0, due - self._now()))
+
+    def _alertTime(self) -> float | None:
         x = self._x
-        calls = None if x is None else x._calls
-        call = calls.get("alert") if calls else None
-        if call is None or call.getTime() > due:
-            self._call("alert", max(0.0, due - self._now()), self._alert)
+        if x is None:
+            return None
+        if x._alertAt is not None:
+            return float(x._alertAt)
+        call = x._calls.get("alert") if x._calls else None
+        return None if call is None else float(call.getTime())
+
+    def _setAlert(self, delay: float) -> None:
+        """
+        The outage alert in ``delay`` s: in the clock's alert marks (one
+        timer per grid point for every link), else a timer of its own.
+        """
+        self._clearAlert()
+        marks = _marksOf(self.clock, "_alertMarkReached")
+        if marks is None:
+            self._call("alert", delay, self._alert)
+        else:
+            self._alertAt = marks.add(self, delay)
+
+    def _clearAlert(self) -> None:
+        x = self._x
+        if x is None:
+            return
+        at = x._alertAt
+        if at is not None:
+            x._alertAt = None
+            marks = _marksOf(self.clock, "_alertMarkReached")
+            if marks is not None:
+                marks.discard(self, at)
+        if x._calls and "alert" in x._calls:
+            self._cancel("alert")
+
+    def _alertMarkReached(self, key: float) -> None:
+        """The clock's alert marks reached ``key``, the grid point of ours."""
+        x = self._x
+        at = None if x is None else x._alertAt
+        if at is None or UptimeMarks.keyOf(at) != key:
+            return
+        x._alertAt = None
+        rest = at - self._now()
+        if rest > 0:
+            self._call("alert", rest, self._alert)  # the last fraction
+        else:
+            self._alert()
 
     def _alert(self) -> None:
         since, alertAfter = self.outageSince, self.hub.owner._setting("alertAfter")
@@ -1843,7 +1899,7 @@ class Machine:
         now = self._now()
         if self.alertedSince != since and now < since + alertAfter:
             # A newer outage than the timer was set for: not due yet.
-            self._call("alert", since + alertAfter - now, self._alert)
+            self._setAlert(since + alertAfter - now)
             return
         self.alertedSince = since
         status = self.hub.status(self)
@@ -1859,7 +1915,7 @@ class Machine:
         )
         every = self.hub.owner._setting("alertEvery")
         if every:
-            self._call("alert", every, self._alert)
+            self._setAlert(every)
         try:
             self.hub.owner.outageAlert(status)
         except Exception:

@@ -149,9 +149,7 @@ class TimerTests(SynchronousTestCase):
         connector.fail()
         link = factory._machine
         self.assertEqual(link.pendingCalls(), ["alert", "retry"])
-        alert = link._calls["alert"] if link._calls else None
-        assert alert is not None
-        self.assertEqual(alert.getTime(), 20.0)
+        self.assertEqual(link._alertTime(), 20.0)
         for _ in range(5):  # attempts at 5, 8, ... each refused
             self.clock.advance(3)
             connector.fail()
@@ -386,3 +384,33 @@ class UptimeMarkTests(SynchronousTestCase):
         self.clock.advance(5)
         self.assertEqual(factory._machine.pendingCalls(), [])
         self.finish(factory)
+
+
+class SharedAlertTests(SynchronousTestCase):
+    """The outage alerts of the links on one clock share the grid's timers."""
+
+    def test_alertsShareATimerAndStayExact(self) -> None:
+        clock = Clock()
+        factories = []
+        for start in (0.3, 0.32):
+            clock.advance(start - clock.seconds())
+            factory = AlertingFactory(
+                clock=clock, backoff=FixedBackoff(100.0), alertAfter=10.0
+            )
+            connector = FakeConnector(factory, clock)
+            connector.connect()
+            connector.fail()
+            factories.append(factory)
+        a, b = factories
+        self.assertEqual(a._machine._alertTime(), 10.3)
+        self.assertEqual(b._machine._alertTime(), 10.32)
+        times = sorted(c.getTime() for c in clock.getDelayedCalls())
+        self.assertEqual(times, [10.25, 100.3, 100.32])  # one alert timer
+        clock.advance(10.3 - clock.seconds())
+        self.assertEqual((a.alerts, b.alerts), ([(10.3, 1)], []))
+        clock.advance(0.02)
+        self.assertEqual(b.alerts, [(10.32, 1)])
+        for factory in factories:
+            factory.giveUp()
+        clock.advance(10)
+        self.assertEqual(clock.getDelayedCalls(), [])
