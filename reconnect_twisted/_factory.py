@@ -173,7 +173,7 @@ class _Link(Machine):
         if it refuses, the attempt fails and the schedule goes on (never a
         busy loop of zero-delay calls).
         """
-        connector = cast(IConnector, self.driverKey)
+        connector: IConnector = self.driverKey  # type: ignore[assignment]
         x = self._x
         postponed = None
         if x is not None and x._postponed is not None:
@@ -236,11 +236,13 @@ class _Link(Machine):
     def describe(self) -> str:
         """The connector's destination."""
         x = self._x
+        connector: IConnector = self.driverKey  # type: ignore[assignment]
         if x is None:  # not failing: not kept (an idle connection keeps no text)
-            return _describeAddress(self.connector.getDestination())
-        if x._description is None:
-            x._description = _describeAddress(self.connector.getDestination())
-        return cast(str, x._description)
+            return _describeAddress(connector.getDestination())
+        description: str | None = x._description
+        if description is None:
+            description = x._description = _describeAddress(connector.getDestination())
+        return description
 
     def _stayedUp(self) -> None:
         self._description = None  # (a long-lived connection keeps no text)

@@ -170,9 +170,10 @@ class UptimeMarks:
     clock, gathered on a grid of ``1/GRID`` s: one timer per grid point that
     has links due, instead of one per connection (a timer per connection
     cost ~470 bytes until its mark: bench/memory.py; and a fleet of failing
-    links doubled the reactor's timer heap with their alerts). At the grid point at or before its mark a link
-    takes a timer of its own for the rest (under ``1/GRID`` s; none for a
-    mark on the grid, e.g. at whole seconds), so every mark is exact. A
+    links doubled the reactor's timer heap with their alerts). At the grid
+    point at or before its mark a link takes a timer of its own for the
+    rest (under ``1/GRID`` s; none for a mark on the grid, e.g. at whole
+    seconds), so every mark is exact. A
     link that leaves CONNECTED before its mark is removed, and a grid
     point's timer is cancelled when no link is left on it.
     """
@@ -1420,7 +1421,7 @@ class Machine:
             if timeout and self._pathTimesOut(timeout):
                 # The connector's own timeout, which stood in for ours.
                 reason = Failure(ConnectTimeout(f"no connection within {timeout:g}s"))
-        self._attemptFailed(_orUnknown(reason))
+        self._attemptFailed(reason if type(reason) is Failure else _orUnknown(reason))
 
     def _attemptFailed(self, reason: Failure) -> None:
         # The connect timeout, if armed, is cancelled by _wait() or by
