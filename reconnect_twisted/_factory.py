@@ -990,15 +990,19 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
     @connector.setter
     def connector(self, connector: IConnector | None) -> None:
-        # Stored only when it is not what the first link drives (a pool's
-        # other connector, or set by hand): nothing for the common case.
         hub = self._hubInstance
         link = None if hub is None else hub.primary
-        if (
+        self._noteConnector(
+            connector,
             link is not None
             and link.driver is cast(object, link)
-            and link.driverKey is connector
-        ):
+            and link.driverKey is connector,
+        )
+
+    def _noteConnector(self, connector: IConnector | None, ofFirstLink: bool) -> None:
+        # Stored only when it is not what the first link drives (a pool's
+        # other connector, or set by hand): nothing for the common case.
+        if ofFirstLink:
             if self._lastConnector is not None:
                 del self._lastConnector
         else:
@@ -1010,10 +1014,9 @@ class ReconnectingFactory(ReconnectingClientFactory):
         link = hub.primary
         if link.driverKey is not connector:  # (the one-connector fast path)
             link = hub.linkFor(connector)
-        if link is not hub.primary:
-            self._lastConnector = connector  # (a pool's: see connector)
-        elif self._lastConnector is not None:
-            del self._lastConnector  # (the first link's connector again)
+        ofFirstLink = link is hub.primary
+        if not ofFirstLink or self._lastConnector is not None:  # (rare: no call)
+            self._noteConnector(connector, ofFirstLink)
         if link.state is S.CONNECTING and link.driverKey is connector:
             return  # the attempt we just started reporting itself: not news
         hub.run(self._startedConnecting, link, connector)

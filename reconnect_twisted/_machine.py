@@ -32,7 +32,7 @@ import math
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.error import ConnectError, ConnectionClosed, ConnectionLost
@@ -126,6 +126,8 @@ def _sideClass(name: str, fields: dict[str, object]) -> Any:
     A slotted class holding ``fields`` (name -> default): the rarely set
     state of a hub or link, created on the first write of a value other
     than the default (an idle connection holds none; see bench/memory.py).
+    The class that sets it as ``_sideType`` gets its fields as properties
+    from :func:`_withSide`.
     """
     defaults = tuple(fields.items())
 
@@ -139,8 +141,27 @@ def _sideClass(name: str, fields: dict[str, object]) -> Any:
     return type(
         name,
         (),
-        {"__slots__": tuple(fields), "__init__": init, "isDefault": isDefault},
+        {
+            "__slots__": tuple(fields),
+            "__init__": init,
+            "isDefault": isDefault,
+            "defaults": defaults,
+        },
     )
+
+
+_T = TypeVar("_T")
+
+
+def _withSide(cls: type[_T]) -> type[_T]:
+    """
+    Class decorator: each field of ``cls._sideType`` becomes a property of
+    ``cls`` (see :func:`_side`). Their types are declared for mypy in the
+    class body, under ``TYPE_CHECKING``.
+    """
+    for name, default in cls._sideType.defaults:  # type: ignore[attr-defined]
+        setattr(cls, name, _side(name, default))
+    return cls
 
 
 def _side(name: str, default: object) -> Any:
@@ -345,6 +366,7 @@ def abortTransport(protocol: Any) -> None:
         transport.loseConnection()
 
 
+@_withSide
 class Hub:
     """
     The factory-level half of the machine: the event queue, the observers,
@@ -374,7 +396,7 @@ class Hub:
             "once": None,
         },
     )
-    if TYPE_CHECKING:  # (for mypy: the side fields as attributes)
+    if TYPE_CHECKING:  # (for mypy: the side fields, properties by @_withSide)
         _closedWaiters: list[Deferred[None]] | None
         _delivering: bool
         _extra: list[Machine] | None  # a pool's further links
@@ -388,20 +410,6 @@ class Hub:
         networkResetAt: float | None
         networkUp: bool | None
         once: set[str] | None  # "logged once per factory" keys
-    else:
-        _closedWaiters = _side("_closedWaiters", None)
-        _delivering = _side("_delivering", False)
-        _extra = _side("_extra", None)
-        _held = _side("_held", None)
-        _lastNotified = _side("_lastNotified", None)
-        _observers = _side("_observers", None)
-        _pending = _side("_pending", None)
-        _unwatchNetwork = _side("_unwatchNetwork", None)
-        _waiters = _side("_waiters", None)
-        monitorBroken = _side("monitorBroken", False)
-        networkResetAt = _side("networkResetAt", None)
-        networkUp = _side("networkUp", None)
-        once = _side("once", None)
 
     def __init__(
         self, owner: ReconnectingFactory, linkType: type[Machine] | None = None
@@ -920,6 +928,7 @@ class Hub:
         return True
 
 
+@_withSide
 class Machine:
     """
     The connection state machine of one link (one connector or service).
@@ -955,7 +964,7 @@ class Machine:
             "stopRequested": None,
         },
     )
-    if TYPE_CHECKING:  # (for mypy: the side fields as attributes)
+    if TYPE_CHECKING:  # (for mypy: the side fields, properties by @_withSide)
         # The alert and abort timers by name (the state's own is _timer).
         _calls: dict[str, IDelayedCall] | None
         #: The outage alert's time, in the clock's alert marks.
@@ -977,23 +986,6 @@ class Machine:
         reportedReason: Failure | None  # seen before retry() is called
         stopReason: str | None
         stopRequested: str | None  # stop once this connection ends
-    else:
-        _calls = _side("_calls", None)
-        _alertAt = _side("_alertAt", None)
-        _handshake = _side("_handshake", None)
-        _postponed = _side("_postponed", None)
-        _schedule = _side("_schedule", None)
-        lastFailure = _side("lastFailure", None)
-        _description = _side("_description", None)
-        alertedSince = _side("alertedSince", None)
-        attemptAfterClose = _side("attemptAfterClose", False)
-        cancelReason = _side("cancelReason", None)
-        closing = _side("closing", None)
-        dropping = _side("dropping", False)
-        probe = _side("probe", None)
-        reportedReason = _side("reportedReason", None)
-        stopReason = _side("stopReason", None)
-        stopRequested = _side("stopRequested", None)
 
     def __init__(self, owner: ReconnectingFactory, hub: Hub) -> None:
         # (``owner`` is the hub's: not kept twice.)
@@ -1083,7 +1075,7 @@ class Machine:
             return  # replaced or cancelled while this event waited its turn
         self._timer = None
         state = self.state
-        if state is S.WAITING:  # (the retry, every failed attempt: no lookup)
+        if state is S.WAITING:  # (_STATE_TIMERS' retry, inline: every attempt)
             self._connectNow()
             return
         handler = _STATE_TIMERS.get(state._value_)
@@ -1791,10 +1783,6 @@ class Machine:
         if hubX is not None and hubX._observers:  # (notify(), inline)
             hub.notify(self)
 
-    def _retryDue(self) -> None:
-        if self.state is S.WAITING:
-            self._connectNow()
-
     def _stop(self, reason: str, intentional: bool = False) -> None:
         self._disarm()
         self._clearAlert()
@@ -2143,7 +2131,7 @@ _STATE_TIMERS: dict[str, tuple[str, str]] = {
     S.CONNECTING._value_: ("connectTimeout", "_connectTimedOut"),
     S.HANDSHAKING._value_: ("handshakeTimeout", "_handshakeTimedOut"),
     S.CONNECTED._value_: ("uptime", "_stayedUp"),
-    S.WAITING._value_: ("retry", "_retryDue"),
+    S.WAITING._value_: ("retry", "_connectNow"),
 }
 
 #: The failed-attempt log line: (connection lost?, offline?) -> format.
