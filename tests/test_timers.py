@@ -414,3 +414,73 @@ class SharedAlertTests(SynchronousTestCase):
             factory.giveUp()
         clock.advance(10)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class ControlFromAlertTests(SynchronousTestCase):
+    """
+    Controls called from ``outageAlert()`` (run from the clock's shared
+    alert timer) take effect after the alert's step, on both paths.
+    """
+
+    def start(self, path: str, control: str) -> tuple[Any, Any, Clock]:
+        clock = Clock()
+        calls: list[str] = []
+        self.waiters: list[Deferred[Any]] = []
+        waiters = self.waiters
+
+        class Factory(AlertingFactory):
+            def outageAlert(self, status: ConnectionStatus) -> None:
+                super().outageAlert(status)
+                calls.append(status.state.value)
+                waiters.append(getattr(self, control)())
+
+        factory = Factory(clock=clock, backoff=FixedBackoff(100.0), alertAfter=10.0)
+        fake: Any
+        if path == "connector":
+            fake = FakeConnector(factory, clock)
+            fake.connect()
+        else:
+            from reconnect_twisted import ReconnectingService
+            from reconnect_twisted.testing import FakeEndpoint
+
+            fake = FakeEndpoint(clock)
+            ReconnectingService(fake, factory).startService()
+        fake.fail()
+        self.assertEqual(factory.status.nextAttemptAt, 100.0)
+        clock.advance(10)
+        self.assertEqual(calls, ["waiting"])
+        self.assertEqual(factory.alerts, [(10.0, 1)])
+        return factory, fake, clock
+
+    def check_giveUp(self, path: str) -> None:
+        factory, fake, clock = self.start(path, "giveUp")
+        self.assertIs(factory.status.state, S.STOPPED)
+        self.assertEqual(factory._machine.pendingCalls(), [])
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertEqual(fake.attempts, 1)
+        self.assertIsNone(self.successResultOf(self.waiters[0]))
+
+    def check_reconnectNow(self, path: str) -> None:
+        factory, fake, clock = self.start(path, "reconnectNow")
+        self.assertIs(factory.status.state, S.CONNECTING)
+        self.assertEqual(fake.attempts, 2)
+        # The alert fired for this outage: next one alertEvery (600 s) later.
+        self.assertEqual(factory._machine._alertTime(), 610.0)
+        fake.fail()
+        self.assertEqual(factory.status.nextAttemptAt, 110.0)
+        factory.giveUp()
+        clock.advance(1)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.failureResultOf(self.waiters[0], GaveUp)
+
+    def test_giveUpConnector(self) -> None:
+        self.check_giveUp("connector")
+
+    def test_giveUpEndpoint(self) -> None:
+        self.check_giveUp("endpoint")
+
+    def test_reconnectNowConnector(self) -> None:
+        self.check_reconnectNow("connector")
+
+    def test_reconnectNowEndpoint(self) -> None:
+        self.check_reconnectNow("endpoint")
