@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import errno
 import functools
@@ -133,6 +134,13 @@ def _socketOptions(
     return tuple(options)
 
 
+#: A socket's type and family as plain ints (``_socket.socket``'s own
+#: descriptors, under ``socket.socket``'s enum-making properties).
+_socketType: Callable[[socket.socket], int] = _socket.socket.type.__get__
+_socketFamily: Callable[[socket.socket], int] = _socket.socket.family.__get__
+_INET_FAMILIES = (int(socket.AF_INET), int(socket.AF_INET6))
+
+
 def _describeAddress(address: object) -> str:
     host, port = getattr(address, "host", None), getattr(address, "port", None)
     if host is not None and port is not None:
@@ -161,7 +169,7 @@ class _Link(Machine):
     @property
     def connector(self) -> IConnector:
         """The connector (for ``failover.rotationOf``)."""
-        return cast(IConnector, self.driverKey)
+        return self.driverKey  # type: ignore[return-value]
 
     def startAttempt(self) -> None:
         """
@@ -256,7 +264,7 @@ def _trackBuild(
     def buildProtocol(
         self: ReconnectingFactory, addr: IAddress | None
     ) -> Protocol | None:
-        hub = self._hub
+        hub = self._hubInstance or self._hub
         if hub.busy:  # inside an event already: its queue holds the controls
             protocol = build(self, addr)
             self._track(protocol)
@@ -380,6 +388,8 @@ class ReconnectingFactory(ReconnectingClientFactory):
         _setting_maxRetryLater: float
         _setting_handshakeTimeout: float | None
         _setting_alertAfter: float | None
+        _setting_keepAlive: tuple[float, float, int] | None
+        _setting_userTimeout: float | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -621,7 +631,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         Arrange for the machine to hear when ``protocol``'s ``connectionMade``
         has returned and when its ``connectionLost`` has run.
         """
-        hub = self._hub
+        hub = self._hubInstance or self._hub
         if protocol is None:
             hub.run(hub.noProtocol)
             return
@@ -660,17 +670,20 @@ class ReconnectingFactory(ReconnectingClientFactory):
         is logged once per factory; the connection is kept.
         """
         try:
-            options = _socketOptions(self.keepAlive, self.userTimeout)
+            options = _socketOptions(
+                self._setting_keepAlive, self._setting_userTimeout
+            )
             if not options:
                 return
             getHandle = getattr(transport, "getHandle", None)
             handle = getHandle() if getHandle is not None else None
             if not isinstance(handle, socket.socket):
                 return
-            if handle.type != socket.SOCK_STREAM or handle.family not in (
-                socket.AF_INET,
-                socket.AF_INET6,
-            ):
+            # (The plain ints: socket.socket's own .type and .family build
+            # enum members, 0.7 us a connection.)
+            if _socketType(handle) != socket.SOCK_STREAM or _socketFamily(
+                handle
+            ) not in _INET_FAMILIES:
                 return
             for level, option, value in options:
                 handle.setsockopt(level, option, value)
@@ -1040,9 +1053,15 @@ class ReconnectingFactory(ReconnectingClientFactory):
         ``connector.connect()`` here would. Called with no connection made
         (RCF's own tests do this), it schedules a retry, as RCF does.
         """
-        self.connector = connector
-        link = self._linkOfConnector(connector)
-        self._hub.run(self._connectorLost, link, connector, reason)
+        hub = self._hubInstance or self._hub
+        link: Machine = hub.primary
+        if link.driverKey is connector:  # (the one-connector fast path)
+            if self._lastConnector is not None:
+                self._noteConnector(connector, True)
+        else:
+            self.connector = connector
+            link = self._linkOfConnector(connector)
+        hub.run(self._connectorLost, link, connector, reason)
 
     def _startedConnecting(self, link: Machine, connector: IConnector) -> None:
         if getattr(connector, "state", "connecting") != "connecting":
@@ -1054,11 +1073,16 @@ class ReconnectingFactory(ReconnectingClientFactory):
     def _connectorLost(
         self, link: Machine, connector: IConnector, reason: Failure
     ) -> None:
-        driver = link.driver
         if link.state is S.IDLE and link.protocol is None:
             link.attemptFailed(reason)
-        elif driver is cast(object, link) and link.driverKey is connector:
-            cast(_Link, link).startPostponed()
+        elif (
+            isinstance(link, _Link)
+            and link.driver is link
+            and link.driverKey is connector
+        ):
+            x = link._x
+            if x is not None and x._postponed is not None:
+                link.startPostponed()
             link.connectorIdle()
 
     def _linkOfConnector(self, connector: IConnector) -> Machine:

@@ -52,7 +52,7 @@ from ._errors import (
 )
 from ._status import TRANSITIONS, ConnectionState, ConnectionStatus
 from ._text import peerText
-from .failover import ServerRotation, rotationOf
+from .failover import FailoverConnector, ServerRotation, rotationOf
 from .policy import GiveUp, Reconnect, ReconnectAfter, isDecision
 
 if TYPE_CHECKING:
@@ -802,7 +802,11 @@ class Hub:
         """
         del protocol.makeConnection  # the class's own again
         if link is None:
-            link = self.linkOfProtocol(protocol, transport)
+            x = self._x
+            if x is None or x._extra is None:  # (linkOfProtocol's one-link case)
+                link = self.primary
+            else:
+                link = self.linkOfProtocol(protocol, transport)
         self.calloutThen(
             protocol.makeConnection,
             (transport,),
@@ -831,7 +835,8 @@ class Hub:
                 failure=raised,
                 protocol=type(protocol).__name__,
             )
-        link = self.linkOwning(protocol)
+        primary = self.primary
+        link = primary if primary.protocol is protocol else self.linkOwning(protocol)
         if link is not None:
             link.connectionLost(reason, protocol)
 
@@ -1190,12 +1195,20 @@ class Machine:
             return "(not started)"
         try:
             if rotation is _ASK:
-                rotation = rotationOf(self.driver)
+                rotation = self._rotation()
             if isinstance(rotation, ServerRotation):
                 return rotation.describe()  # the server in use or being tried
             return self.driver.describe()
         except Exception:
             return type(self.driver).__name__
+
+    def _rotation(self) -> ServerRotation | None:
+        """``rotationOf(self.driver)``, the connector path's link's without calls."""
+        driver: object = self.driver
+        if driver is self:  # (a connector-path link: its connector is the key)
+            key = self.driverKey
+            return key.failoverRotation if isinstance(key, FailoverConnector) else None
+        return rotationOf(driver)
 
     # -- schedule -----------------------------------------------------------
 
@@ -1216,7 +1229,10 @@ class Machine:
                     iter(owner.backoffSchedule().delays()),
                     owner._delayCeiling(),
                 )
-                self._schedule = schedule
+                if x is None:
+                    self._schedule = schedule  # (makes the side object)
+                else:
+                    x._schedule = schedule  # (the side field, directly)
             delay = float(next(schedule[0]))
             if not delay >= 0.0:  # negative or NaN: garbage (inf is clamped)
                 raise ValueError(f"backoff produced an invalid delay: {delay!r}")
@@ -1323,9 +1339,12 @@ class Machine:
             if self.state is S.CONNECTING:
                 self._attemptFailed(Failure())
             return
-        if self.state is S.CONNECTING and self.hub.owner._setting_connectTimeout:
-            if not self.hub._queue:  # nothing reported: the attempt is in flight
-                self._armConnectTimeout()
+        hub = self.hub
+        if self.state is S.CONNECTING and hub.owner._setting_connectTimeout:
+            if not hub._queue:  # nothing reported: the attempt is in flight
+                timeout = hub.owner._setting_connectTimeout  # (_armConnectTimeout)
+                if self._timer is None and not self._pathTimesOut(timeout):
+                    self._arm(timeout)
             else:
                 # Armed once what the attempt reported at once (a refusal,
                 # say) has been handled: an attempt that failed needs none.
@@ -1620,9 +1639,11 @@ class Machine:
     def _connected(self) -> None:
         if self.state is not S.HANDSHAKING or self.protocol is None:
             return
-        now = self._now()
         self._enter(S.CONNECTED)
-        self.lastFailure = None
+        now = self.since  # (the clock's time, just read by _enter)
+        x = self._x
+        if x is not None:
+            x.lastFailure = None  # (the side field, directly: None is its default)
         since = self.outageSince
         if since is not None and self.attempt > 0:
             _info(
@@ -1685,7 +1706,7 @@ class Machine:
             if plain is None
             else plain.decide(reason, None)  # type: ignore[arg-type]
         )
-        rotation = rotationOf(self.driver)
+        rotation = self._rotation()
         target = self._target(rotation)
         if rotation is not None:
             # Failover: a pass over the servers is one step of the schedule.
@@ -1830,7 +1851,10 @@ class Machine:
         if since is None or alertAfter is None:
             return
         due = since + alertAfter
-        at = self._alertTime()
+        x = self._x
+        at = None if x is None else x._alertAt  # (_alertTime's common case)
+        if at is None:
+            at = self._alertTime()
         if at is None or at > due:
             self._setAlert(max(0.0, due - self._now()))
 
@@ -1932,9 +1956,10 @@ class Machine:
         The connector path's connector has just become idle: a retry that is
         already due (a zero delay) starts now rather than a reactor turn later.
         """
-        due = self.nextAttemptAt
-        if self.state is S.WAITING and due is not None and due <= self._now():
-            self._connectNow()
+        if self.state is S.WAITING:
+            timer = self._timer  # (nextAttemptAt, inline)
+            if timer is not None and timer.getTime() <= self._now():
+                self._connectNow()
 
     def scheduleRetry(self) -> None:
         """RCF's ``retry()``: see ``ReconnectingFactory.retry``."""
