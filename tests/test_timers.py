@@ -349,6 +349,65 @@ class UptimeMarkTests(SynchronousTestCase):
         )
         self.finish(factory)
 
+    def test_backOnTheSameGridPoint(self) -> None:
+        """
+        A link that drops and connects again within one grid step is on
+        that grid point's list twice: the stale entry is skipped, its one
+        live mark (5 s after the second connection) resets the schedule
+        exactly once, and a link that left takes the grid timer with it only
+        when it was the last live one.
+        """
+        factory = AlertingFactory(
+            clock=self.clock, backoff=FixedBackoff(0.01), minDelay=0.01
+        )
+        other, _ = self.connected(2.0)  # (its mark: 10.0 s; shares no point)
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        connector.succeed()  # t = 5.0: mark at 10.0, on other's grid point
+        self.clock.advance(0.03)
+        connector.drop()  # attempt 1 failed; retry at 5.04
+        self.clock.advance(0.01)
+        connector.succeed()  # t = 5.04: mark at 10.04, grid point 10.0 again
+        self.assertEqual(factory.status.attempt, 1)
+        marks = [c for c in self.clock.getDelayedCalls() if c.getTime() < 60]
+        self.assertEqual([c.getTime() for c in marks], [10.0])
+        seen: list[tuple[float, int]] = []
+        unsubscribe = factory.addStatusObserver(
+            lambda status: seen.append((self.clock.seconds(), status.attempt))
+        )
+        seen.clear()  # (in case the current status is reported at once)
+        self.clock.advance(10.0 - self.clock.seconds())
+        self.assertEqual((other.status.attempt, factory.status.attempt), (0, 1))
+        self.assertEqual(factory._machine.pendingCalls(), ["alert", "uptime"])
+        self.clock.advance(0.04 - 1e-9)
+        self.assertEqual(factory.status.attempt, 1)
+        self.clock.advance(1e-9)  # t = 10.04: its mark
+        self.assertEqual(factory.status.attempt, 0)
+        [(at, attempt)] = seen  # one reset, at its own mark
+        self.assertAlmostEqual(at, 10.04, places=9)
+        self.assertEqual(attempt, 0)
+        unsubscribe()
+        self.finish(factory, other)
+
+    def test_lastLiveLinkTakesTheGridTimer(self) -> None:
+        """
+        Two links on one grid point; the first leaves (its timer stays for
+        the second), then the second: the grid point's timer is cancelled.
+        """
+        a, ca = self.connected(2.3)
+        b, cb = self.connected(2.32)
+        grid = [c for c in self.clock.getDelayedCalls() if c.getTime() < 60]
+        self.assertEqual([c.getTime() for c in grid], [10.25])
+        ca.drop()
+        self.assertTrue(grid[0].active())
+        cb.drop()
+        self.assertFalse(grid[0].active())
+        self.assertEqual(
+            [c.getTime() for c in self.clock.getDelayedCalls() if c.getTime() < 60],
+            [8.32, 8.32],  # the two retries (3 s): no grid timer is left
+        )
+        self.finish(a, b)
+
     def test_clockWithoutWeakReferences(self) -> None:
         """
         A clock that takes no weak reference: each link's mark has a timer
