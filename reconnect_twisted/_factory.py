@@ -722,6 +722,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
                 return None
             if isinstance(hook, HandshakeSteps):
                 return hook.run(protocol, self._getClock())
+            return callHandshake(hook, protocol)  # (what handshake() would call)
         return callHandshake(self.handshake, protocol)
 
     # -- hooks for subclasses -------------------------------------------------

@@ -13,9 +13,11 @@ from twisted.internet.defer import (
     CancelledError,
     Deferred,
     ensureDeferred,
-    maybeDeferred,
+    fail,
+    succeed,
 )
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 
 from ._errors import HandshakeRejected, HandshakeTimeout, ReconnectError
 from ._validate import checkDelay, ownName, peerText
@@ -58,15 +60,21 @@ def callHandshake(function: Callable[..., Any], *args: Any) -> Deferred[Any]:
     :raises: never.
     """
 
-    def call() -> Any:
+    # (maybeDeferred's rules, without its closure and call: once per
+    # connection.)
+    try:
         result = function(*args)
-        if result is None or isinstance(result, Deferred):
-            return result
-        if inspect.isawaitable(result):
-            return ensureDeferred(_await(result))
-        return result  # a plain value: success
-
-    return maybeDeferred(call)
+    except BaseException:
+        return fail(Failure())
+    if isinstance(result, Deferred):
+        return result
+    if result is None:
+        return succeed(None)
+    if isinstance(result, Failure):
+        return fail(result)
+    if inspect.isawaitable(result):
+        return ensureDeferred(_await(result))
+    return succeed(result)  # a plain value: success
 
 
 async def _await(awaitable: Any) -> Any:
