@@ -14,6 +14,13 @@ none) in a child process and reports the difference divided by ``N``:
   :class:`reconnect_twisted.testing.FakeConnector` and its
   ``FakeTransport`` (no sockets), both factories with a 1 s fixed delay.
 
+``--sockets`` adds the real thing: ``bench.cycles``' 8-connection cycle
+against the loopback ``close`` server, raw, RCF and ours, each under
+callgrind for two durations; instructions per cycle is the difference of
+the counts over the difference of the cycles (the client's user-space
+instructions only: the kernel's share of the syscalls is not counted).
+About two minutes more.
+
 Skipped (with the reason) when valgrind is not installed. Not part of
 ``python -m bench``: one run takes about a minute.
 """
@@ -78,6 +85,47 @@ def _cycle(kind: str) -> Any:
     return step, factory.stopTrying
 
 
+#: The contestants and the two sample durations (s) of ``--sockets``.
+SOCKET_KINDS = ("raw", "rcf", "ours")
+SOCKET_DURATIONS = (1.0, 4.0)
+
+
+def socketChild(kind: str, port: int, duration: float) -> None:
+    """One ``bench.cycles`` run (8 connections) that prints its result."""
+    from bench import cycles
+
+    print(json.dumps(cycles.run(kind, 8, port, duration, 0.3, False)))
+
+
+def _socketCount(kind: str, port: int, duration: float) -> tuple[int, int]:
+    command = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        sys.executable, "-m", "bench.instructions", "--socket-child", kind,
+        str(port), str(duration),
+    ]
+    done = subprocess.run(command, cwd=ROOT, env=childEnv(), capture_output=True,
+                          text=True, timeout=600, check=True)
+    match = _COLLECTED.search(done.stderr)
+    if match is None:
+        raise RuntimeError(f"no instruction count in valgrind's output: {done.stderr}")
+    cycles = json.loads(done.stdout.strip().splitlines()[-1])["cycles"]
+    return int(match.group(1)), int(cycles)
+
+
+def runSockets() -> dict[str, int]:
+    """Instructions per real loopback cycle (8 connections), by contestant."""
+    from bench._common import serverProcess
+
+    out: dict[str, int] = {}
+    with serverProcess("close") as port:
+        for kind in SOCKET_KINDS:
+            (n1, c1), (n2, c2) = (_socketCount(kind, port, d) for d in SOCKET_DURATIONS)
+            if c2 <= c1:
+                raise RuntimeError(f"{kind}: no more cycles in the longer sample")
+            out[kind] = (n2 - n1) // (c2 - c1)
+    return out
+
+
 def child(kind: str, scenario: str, n: int) -> None:
     """Run ``n`` iterations (after a warm-up) of ``scenario`` for ``kind``."""
     from bench._common import silenceLogs
@@ -121,7 +169,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--child", nargs=2, metavar=("KIND", "SCENARIO"))
+    parser.add_argument("--sockets", action="store_true",
+                        help="also count a real loopback cycle (raw, RCF, ours)")
+    parser.add_argument("--socket-child", nargs=3, metavar=("KIND", "PORT", "SECONDS"))
     args = parser.parse_args(argv)
+    if args.socket_child:
+        kind, port, seconds = args.socket_child
+        socketChild(kind, int(port), float(seconds))
+        return
     if args.child:
         kind, scenario = args.child
         if kind not in KINDS or scenario not in SCENARIOS:
@@ -137,6 +192,13 @@ def main(argv: list[str] | None = None) -> None:
     for scenario in SCENARIOS:
         row = result[scenario]
         print(f"{scenario:10} {row['rcf']:>9} {row['ours']:>9} {row['ratio']:>9}")
+    if args.sockets:
+        sockets = runSockets()
+        result["socketCycle"] = sockets
+        print("Real loopback cycle, 8 connections (user-space instructions per cycle)")
+        print("  ".join(f"{kind} {count}" for kind, count in sockets.items())
+              + f"  ours/RCF {sockets['ours'] / sockets['rcf']:.2f}"
+              + f"  ours/raw {sockets['ours'] / sockets['raw']:.2f}")
     print(json.dumps(result))
 
 

@@ -91,10 +91,6 @@ _info = functools.partial(_emit, LogLevel.info)
 
 #: "Not given": Machine._target() looks the rotation up itself.
 _ASK = object()
-#: State timers of at least this many seconds other than the retry (the
-#: connect and handshake timeouts, the uptime mark) go on the clock's shared
-#: grid (UptimeMarks).
-ON_GRID = 1.0
 #: Seconds ``giveUp()`` waits for ``loseConnection`` before ``abortConnection``.
 CLOSE_TIMEOUT = 5.0
 #: Seconds after an abort without ``connectionLost`` before the machine warns
@@ -191,18 +187,19 @@ def _side(name: str, default: object) -> Any:
 
 class UptimeMarks:
     """
-    The state timers of 1 s or more other than the retry (connect and
-    handshake timeouts, ``minUptime`` marks; see ``Machine._arm``), or the
-    outage alerts, of the links on one clock, gathered on a grid of
-    ``1/GRID`` s: one timer per grid point that has links due, instead of
-    one per connection (a timer per connection cost ~470 bytes until its
-    mark: bench/memory.py; a fleet of failing links doubled the reactor's
-    timer heap with their alerts; a timeout armed and cancelled on every
-    connection cost a DelayedCall each time). At the grid point at or before
-    its mark a link takes a timer of its own for the rest (under ``1/GRID``
-    s; none for a mark on the grid, e.g. at whole seconds), so every mark is
-    exact. A link that leaves its state before its mark is counted out, and
-    a grid point's timer is cancelled when no live link is left on it.
+    The ``minUptime`` marks (or the outage alerts) of the links on one
+    clock, gathered on a grid of ``1/GRID`` s: one timer per grid point
+    that has links due, instead of one per connection (a timer per
+    connection cost ~470 bytes until its mark: bench/memory.py; and a fleet
+    of failing links doubled the reactor's timer heap with their alerts).
+    (Not the connect and handshake timeouts: armed and cancelled on every
+    connection, they cost more instructions on the grid than as a
+    DelayedCall, even with 8 connections cycling.) At the grid point at or
+    before its mark a link takes a timer of its own for the rest (under
+    ``1/GRID`` s; none for a mark on the grid, e.g. at whole seconds), so
+    every mark is exact. A link that leaves CONNECTED before its mark is
+    counted out, and a grid point's timer is cancelled when no live link is
+    left on it.
     """
 
     GRID = 8
@@ -1057,14 +1054,6 @@ class Machine:
         clock = self.hub._clock
         if clock is None:
             clock = self.hub.clock
-        if delay >= ON_GRID and self.state is not S.WAITING:
-            # A timeout (or uptime mark), usually cancelled before it is due:
-            # on the clock's shared grid, no DelayedCall of its own (a retry,
-            # which always fires, keeps its own: one timer, not two).
-            marks = _marksOf(clock)
-            if marks is not None:
-                self._timer = marks.add(self, delay)
-                return
         self._timer = clock.callLater(delay, self._timerDue)
 
     def _disarm(self) -> None:
@@ -1083,16 +1072,15 @@ class Machine:
         """The clock's marks reached ``key``, the grid point of this link's mark."""
         due = self._timer
         if type(due) is not float or UptimeMarks.keyOf(due) != key:
-            return  # (it left the state, or has another mark now)
+            return  # (it left CONNECTED, or came back with another mark)
         self._timer = None
+        if self.state is not S.CONNECTED:
+            return
         rest = due - self._now()
         if rest > 0:
             self._arm(rest)  # the last fraction of a grid step: its own timer
-            return
-        # (A mark on the link is its state's: _enter takes it away.)
-        handler = _STATE_TIMERS.get(self.state._value_)
-        if handler is not None:
-            getattr(self, handler[1])()
+        else:
+            self._stayedUp()
 
     def _timerDue(self) -> None:
         self.hub.run(self._onTimer, self._timer)

@@ -408,53 +408,6 @@ class UptimeMarkTests(SynchronousTestCase):
         )
         self.finish(a, b)
 
-    def test_timeoutsOnTheGrid(self) -> None:
-        """
-        A handshake timeout of 1 s or more is on the grid: the only timer
-        while the handshake runs is the grid point's (2.25 s for a timeout
-        due at 2.3 s), which then takes a timer for the rest; the timeout
-        fires exactly at 2.3 s. One that is cancelled leaves no timer.
-        """
-        handshakes: list[Deferred[None]] = []
-
-        def handshake(protocol: object) -> Deferred[None]:
-            handshakes.append(Deferred())
-            return handshakes[-1]
-
-        factory = AlertingFactory(
-            clock=self.clock,
-            backoff=FixedBackoff(3.0),
-            handshake=handshake,
-            handshakeTimeout=2.0,
-            alertAfter=None,
-        )
-        connector = FakeConnector(factory, self.clock)
-        self.clock.advance(0.3)
-        connector.connect()
-        connector.succeed()
-        self.assertIs(factory.status.state, S.HANDSHAKING)
-        self.assertEqual([c.getTime() for c in self.clock.getDelayedCalls()], [2.25])
-        self.assertEqual(factory._machine.pendingCalls(), ["handshakeTimeout"])
-        self.clock.advance(1.95)  # t = 2.25: the grid point
-        self.assertIs(factory.status.state, S.HANDSHAKING)
-        self.clock.advance(0.05 - 1e-9)
-        self.assertIs(factory.status.state, S.HANDSHAKING)
-        self.clock.advance(1e-9)  # t = 2.3
-        self.assertIs(factory.status.state, S.WAITING)
-        self.assertEqual(
-            type(factory.status.lastFailure.value).__name__, "HandshakeTimeout"
-        )
-        self.clock.advance(3)  # the retry; this handshake succeeds in time
-        connector.succeed()
-        self.assertIs(factory.status.state, S.HANDSHAKING)
-        handshakes[-1].callback(None)
-        self.assertIs(factory.status.state, S.CONNECTED)
-        self.assertEqual(
-            [c.getTime() for c in self.clock.getDelayedCalls()],
-            [10.25],  # the uptime mark's grid point only
-        )
-        self.finish(factory)
-
     def test_clockWithoutWeakReferences(self) -> None:
         """
         A clock that takes no weak reference: each link's mark has a timer
