@@ -170,3 +170,22 @@ def test_instructionsSkipsWithoutValgrind(monkeypatch: pytest.MonkeyPatch) -> No
     assert instructions.run(10) == {
         "skipped": "valgrind is not installed (apt-get install valgrind)"
     }
+
+
+def test_instructionsSocketChild() -> None:
+    """
+    ``--sockets``' child (run by valgrind in the benchmark, directly here)
+    makes real loopback cycles against a ``close`` server and reports them.
+    """
+    from bench._common import ROOT, childEnv, serverProcess
+
+    with serverProcess("close", lifetime=60) as port:
+        completed = subprocess.run(
+            [sys.executable, "-m", "bench.instructions", "--socket-child", "ours",
+             str(port), "0.3"],
+            cwd=ROOT, env=childEnv(), capture_output=True, text=True, timeout=60,
+            check=True,
+        )
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert (result["kind"], result["conc"], result["handshake"]) == ("ours", 8, False)
+    assert result["cycles"] > 0  # (how many depends on the machine)
