@@ -722,7 +722,8 @@ class ReconnectingFactory(ReconnectingClientFactory):
                 return None
             if isinstance(hook, HandshakeSteps):
                 return hook.run(protocol, self._getClock())
-            return callHandshake(hook, protocol)  # (what handshake() would call)
+            if "handshake" not in self.__dict__:  # (no instance attribute)
+                return callHandshake(hook, protocol)  # what handshake() calls
         return callHandshake(self.handshake, protocol)
 
     # -- hooks for subclasses -------------------------------------------------

@@ -1133,3 +1133,74 @@ class ValidationTests(SynchronousTestCase):
             globalLogPublisher.removeObserver(events.append)
         self.assertEqual(factory.status.state, S.IDLE)
         self.assertTrue(any(e.get("error") == "kicked: late" for e in events))
+
+
+class HandshakeCallTests(SynchronousTestCase):
+    """
+    How the factory calls the handshake: ``handshake=`` directly, unless the
+    instance has a ``handshake`` attribute of its own, which wins (as when
+    the default ``handshake()`` method called the hook); and
+    ``callHandshake``'s rules for what a handshake returns.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.calls: list[str] = []
+
+    def connect(self, factory: ReconnectingFactory) -> FakeConnector:
+        factory.protocol = Protocol
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        connector.succeed()
+        return connector
+
+    def hook(self, name: str, result: Any = None) -> Callable[[Any], Any]:
+        def handshake(protocol: Any) -> Any:
+            self.calls.append(name)
+            return result
+
+        return handshake
+
+    def test_argument(self) -> None:
+        factory = ReconnectingFactory(handshake=self.hook("argument"), clock=self.clock)
+        self.connect(factory)
+        self.assertEqual(self.calls, ["argument"])
+        self.assertIs(factory.status.state, ConnectionState.CONNECTED)
+        factory.giveUp()
+        self.clock.advance(10)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_instanceAttributeWins(self) -> None:
+        factory = ReconnectingFactory(handshake=self.hook("argument"), clock=self.clock)
+        factory.handshake = self.hook("instance")  # type: ignore[method-assign]
+        self.connect(factory)
+        self.assertEqual(self.calls, ["instance"])
+        factory.giveUp()
+        self.clock.advance(10)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_results(self) -> None:
+        """None, a value, a fired Deferred: success; a Failure, a raise: failure."""
+        from reconnect_twisted.handshake import callHandshake
+
+        outcomes: list[object] = []
+        for result in (None, 42, succeed("ok")):
+            callHandshake(lambda _, r=result: r, None).addCallback(outcomes.append)
+        self.assertEqual(outcomes, [None, 42, "ok"])
+
+        def raises(_: object) -> None:
+            raise ValueError("bad")
+
+        failures: list[Failure] = []
+        callHandshake(raises, None).addErrback(failures.append)
+        failed = Failure(KeyError("k"))
+        callHandshake(lambda _: failed, None).addErrback(failures.append)
+        self.assertEqual(
+            [type(f.value) for f in failures], [ValueError, KeyError]
+        )
+
+        async def coroutine(_: object) -> str:
+            return "awaited"
+
+        callHandshake(coroutine, None).addCallback(outcomes.append)
+        self.assertEqual(outcomes[-1], "awaited")
