@@ -1352,9 +1352,7 @@ class Machine:
         hub = self.hub
         if self.state is S.CONNECTING and hub.owner._setting_connectTimeout:
             if not hub._queue:  # nothing reported: the attempt is in flight
-                timeout = hub.owner._setting_connectTimeout  # (_armConnectTimeout)
-                if self._timer is None and not self._pathTimesOut(timeout):
-                    self._arm(timeout)
+                self._armConnectTimeout()
             else:
                 # Armed once what the attempt reported at once (a refusal,
                 # say) has been handled: an attempt that failed needs none.
@@ -1861,10 +1859,7 @@ class Machine:
         if since is None or alertAfter is None:
             return
         due = since + alertAfter
-        x = self._x
-        at = None if x is None else x._alertAt  # (_alertTime's common case)
-        if at is None:
-            at = self._alertTime()
+        at = self._alertTime()
         if at is None or at > due:
             self._setAlert(max(0.0, due - self._now()))
 
