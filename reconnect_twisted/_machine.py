@@ -307,36 +307,56 @@ _LINK_SLOTS = (
 
 class MadeHook:
     """
-    Set as a new protocol's ``makeConnection`` instance attribute: calls
-    ``hub.madeHook(link, protocol, transport)`` (which removes it).
+    Set as a new protocol's ``makeConnection`` instance attribute: removes
+    itself, runs the application's own ``makeConnection`` (and so
+    ``connectionMade``), then reports it, ahead of whatever
+    ``connectionMade`` called.
     """
 
+    # No __init__: the factory's _track() sets the slots (no Python frame
+    # per connection).
     __slots__ = ("hub", "link", "protocol")
-
-    def __init__(self, hub: Hub, link: Machine | None, protocol: Any) -> None:
-        self.hub = hub
-        self.link = link
-        self.protocol = protocol
+    hub: Hub
+    link: Machine | None
+    protocol: Any
 
     def __call__(self, transport: Any) -> None:
-        self.hub.madeHook(self.link, self.protocol, transport)
+        # (Hub's work done here: no frame more per connection.)
+        hub, link, protocol = self.hub, self.link, self.protocol
+        del protocol.makeConnection  # the class's own again
+        if link is None:
+            x = hub._x
+            if x is None or x._extra is None:  # (linkOfProtocol's one-link case)
+                link = hub.primary
+            else:
+                link = hub.linkOfProtocol(protocol, transport)
+        hub.calloutThen(
+            protocol.makeConnection,
+            (transport,),
+            link.protocolMade,
+            (protocol,),
+            protocol,
+        )
 
 
 class LostHook:
     """
-    Set as a tracked protocol's ``connectionLost`` instance attribute: calls
-    ``hub.lostHook(protocol, reason)`` (which removes it). Slotted: every idle
-    connection holds one.
+    Set as a tracked protocol's ``connectionLost`` instance attribute:
+    removes itself, runs the application's own ``connectionLost``, then
+    reports the loss, ahead of whatever ``connectionLost`` called. Slotted:
+    every idle connection holds one.
     """
 
-    __slots__ = ("hub", "protocol")
-
-    def __init__(self, hub: Hub, protocol: Any) -> None:
-        self.hub = hub
-        self.protocol = protocol
+    __slots__ = ("hub", "protocol")  # (set by _track(), as MadeHook's)
+    hub: Hub
+    protocol: Any
 
     def __call__(self, reason: Failure = connectionDone) -> None:
-        self.hub.lostHook(self.protocol, reason)
+        hub, protocol = self.hub, self.protocol
+        del protocol.connectionLost  # the class's own again
+        hub.calloutThen(
+            protocol.connectionLost, (reason,), hub._lost, (protocol, reason)
+        )
 
 
 class Driver(Protocol):
@@ -492,10 +512,8 @@ class Hub:
         ``handler(*handlerArgs)`` (what happened, which came first) is
         handled before it. Returns the failure if the user code raised.
         """
-        queue = self._queue
-        if queue is None:
-            queue = self._queue = []
-        mark = len(queue)
+        queue = self._queue  # (made by run() if the user code calls a control)
+        mark = 0 if queue is None else len(queue)
         wasBusy, self.busy = self.busy, True
         failure: Failure | None = None
         try:
@@ -506,13 +524,21 @@ class Hub:
             self.busy = wasBusy
         if failure is not None:
             handlerArgs = (*handlerArgs, failure)
-        queue.insert(mark, (handler, handlerArgs))
         x = self._x
         held = None
         if x is not None and x._held:
             held = x._held.pop(id(protocolOf), None)
             if not x._held:
                 x._held = None
+        if not (wasBusy or mark or held is not None):
+            # First in line, nothing held (the common case): handled now,
+            # with what the user code called queued after it.
+            self.run(handler, *handlerArgs)
+            return failure
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = []
+        queue.insert(mark, (handler, handlerArgs))
         if held is not None:
             call, events = held
             if call.active():
@@ -804,38 +830,6 @@ class Hub:
 
     # -- the application protocol's hooks ---------------------------------------
 
-    def madeHook(self, link: Machine | None, protocol: Any, transport: Any) -> None:
-        """
-        Installed as ``protocol.makeConnection``: run the application's own
-        ``makeConnection`` (and so ``connectionMade``), then report it, ahead
-        of whatever ``connectionMade`` called.
-        """
-        del protocol.makeConnection  # the class's own again
-        if link is None:
-            x = self._x
-            if x is None or x._extra is None:  # (linkOfProtocol's one-link case)
-                link = self.primary
-            else:
-                link = self.linkOfProtocol(protocol, transport)
-        self.calloutThen(
-            protocol.makeConnection,
-            (transport,),
-            link.protocolMade,
-            (protocol,),
-            protocol,
-        )
-
-    def lostHook(self, protocol: Any, reason: Failure) -> None:
-        """
-        Installed as ``protocol.connectionLost``: run the application's own
-        ``connectionLost``, then report the loss, ahead of whatever
-        ``connectionLost`` called.
-        """
-        del protocol.connectionLost  # the class's own again
-        self.calloutThen(
-            protocol.connectionLost, (reason,), self._lost, (protocol, reason)
-        )
-
     def _lost(
         self, protocol: Any, reason: Failure, raised: Failure | None = None
     ) -> None:
@@ -846,7 +840,10 @@ class Hub:
                 protocol=type(protocol).__name__,
             )
         primary = self.primary
-        link = primary if primary.protocol is protocol else self.linkOwning(protocol)
+        if primary.protocol is protocol:  # (connectionLost's current case, direct)
+            primary._currentLost(reason)
+            return
+        link = self.linkOwning(protocol)
         if link is not None:
             link.connectionLost(reason, protocol)
 
@@ -934,7 +931,8 @@ class Hub:
 
     def firstTime(self, key: str) -> bool:
         """Whether ``key`` is being logged for the first time by this factory."""
-        once = self.once
+        x = self._x  # (the side field read directly: once per failed attempt)
+        once = None if x is None else x.once
         if once is None:
             once = self.once = set()
         if key in once:
@@ -1471,18 +1469,19 @@ class Machine:
             _log.info("Closing a connection made while {state}", state=self.state.value)
             self._release(protocol, abort=True)
             return
-        self._disarm()
-        self._beginOutage()
-        self.hub.owner._configureTransport(protocol.transport)
+        if self._timer is not None:  # (usually none: the path times out)
+            self._disarm()
+        if self.outageSince is None:  # (usually under way: since the loss)
+            self._beginOutage()
+        hub = self.hub
+        hub.owner._configureTransport(protocol.transport)
         self.protocol = protocol
         self._enter(S.HANDSHAKING)
-        self.notify()
+        hubX = hub._x
+        if hubX is not None and hubX._observers:  # (notify(), inline)
+            hub.notify(self)
         # After whatever connectionMade asked for (it is queued before us).
-        self.hub.run(self._beginHandshake, protocol)
-
-    def _beginHandshake(self, protocol: Any) -> None:
-        if self.state is S.HANDSHAKING and self.protocol is protocol:
-            self._runHandshake(protocol)
+        hub.run(self._beginHandshake, protocol)
 
     def connectionLost(self, reason: Failure, protocol: Any = None) -> None:
         """A transport was closed (``protocol`` when the path knows it)."""
@@ -1497,7 +1496,8 @@ class Machine:
 
     def _currentLost(self, reason: Failure) -> None:
         self.protocol = None
-        self._disarm()  # (the uptime mark, or the handshake's timeout)
+        if self._timer is not None:  # (the uptime mark, or the handshake's timeout)
+            self._disarm()
         if self.state is S.HANDSHAKING:
             self._cancelHandshake()
             self._failed(reason)
@@ -1561,7 +1561,9 @@ class Machine:
 
     # -- handshake ----------------------------------------------------------
 
-    def _runHandshake(self, protocol: Any) -> None:
+    def _beginHandshake(self, protocol: Any) -> None:
+        if self.state is not S.HANDSHAKING or self.protocol is not protocol:
+            return  # the connection ended or was replaced meanwhile
         try:
             d = self.hub.owner._startHandshake(protocol)
         except Exception:
@@ -1672,8 +1674,14 @@ class Machine:
             else:
                 self._timer = marks.add(self, minUptime)
         else:
-            self.resetSchedule()
-        self.notify()
+            self.attempt = 0  # (resetSchedule(), inline: every connection)
+            x = self._x
+            if x is not None:
+                x._schedule = x.probe = None
+        hub = self.hub
+        hubX = hub._x
+        if hubX is not None and hubX._observers:  # (notify(), inline)
+            hub.notify(self)
 
     def _stayedUp(self) -> None:
         if self.state is not S.CONNECTED:
@@ -1844,7 +1852,10 @@ class Machine:
         """
         if self.outageSince is not None:
             return
-        self.outageSince = self._now()
+        clock = self.hub._clock  # (_now(), inline: every lost connection)
+        if clock is None:
+            clock = self.hub.clock
+        self.outageSince = float(clock.seconds())
         if alert:
             self._armAlert()
 
@@ -1955,16 +1966,6 @@ class Machine:
             self.state is S.IDLE and self.driver is not None
         ):
             self._connectNow()
-
-    def connectorIdle(self) -> None:
-        """
-        The connector path's connector has just become idle: a retry that is
-        already due (a zero delay) starts now rather than a reactor turn later.
-        """
-        if self.state is S.WAITING:
-            timer = self._timer  # (nextAttemptAt, inline)
-            if timer is not None and timer.getTime() <= self._now():
-                self._connectNow()
 
     def scheduleRetry(self) -> None:
         """RCF's ``retry()``: see ``ReconnectingFactory.retry``."""
