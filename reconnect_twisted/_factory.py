@@ -21,9 +21,10 @@ from twisted.internet.protocol import Protocol, ReconnectingClientFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from . import _status
 from ._errors import Kicked, RetryLater
 from ._machine import MAX_DELAY_CEILING, Hub, LostHook, Machine, MadeHook
-from ._status import ConnectionState, ConnectionStatus
+from ._status import ConnectionStatus
 from ._text import peerText
 from ._validate import (
     SHARED_RNG,
@@ -42,7 +43,10 @@ from .policy import Decision, DefaultPolicy, IReconnectPolicy, asPolicy
 __all__ = ["ReconnectingFactory"]
 
 _log = Logger(namespace="reconnect_twisted")
-S = ConnectionState
+#: The states as ``S.CONNECTING``...: ``_status``'s module constants, not
+#: ``ConnectionState.CONNECTING`` (on Python 3.11 an Enum class's attribute
+#: takes ``EnumType.__getattr__``'s slow path; see ``_status``).
+S = _status
 _TUNING = ("initialDelay", "maxDelay", "factor", "jitter")
 _RCF_DEFAULTS = (1.0, 3600.0, 2.7182818284590451, 0.11962656472)
 _OBJECT_ARGUMENTS = frozenset(

@@ -42,6 +42,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
+from . import _status
 from ._errors import (
     ConnectTimeout,
     GaveUp,
@@ -58,7 +59,10 @@ from .policy import GiveUp, Reconnect, ReconnectAfter, isDecision
 if TYPE_CHECKING:
     from ._factory import ReconnectingFactory
 
-S = ConnectionState
+#: The states as ``S.CONNECTING``...: ``_status``'s module constants, not
+#: ``ConnectionState.CONNECTING`` (on Python 3.11 an Enum class's attribute
+#: takes ``EnumType.__getattr__``'s slow path; see ``_status``).
+S = _status
 _log = Logger(namespace="reconnect_twisted")
 
 

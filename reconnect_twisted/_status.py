@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Final
 
 from twisted.python.failure import Failure
 
@@ -31,6 +32,20 @@ class ConnectionState(enum.Enum):
     """The network monitor says the network is down; waiting for it."""
     STOPPED = "stopped"
     """No further attempts until ``reconnectNow()``."""
+
+
+# The members as module constants, which the machine reads (``S = _status``;
+# ``S.CONNECTING``): on Python 3.11 ``ConnectionState.CONNECTING`` takes
+# ``EnumType.__getattr__``'s slow path (a method-wrapper made and called,
+# about 900 instructions; ten such lookups per failed attempt), a module's
+# attribute is a dict hit.
+IDLE: Final = ConnectionState.IDLE
+CONNECTING: Final = ConnectionState.CONNECTING
+HANDSHAKING: Final = ConnectionState.HANDSHAKING
+CONNECTED: Final = ConnectionState.CONNECTED
+WAITING: Final = ConnectionState.WAITING
+OFFLINE: Final = ConnectionState.OFFLINE
+STOPPED: Final = ConnectionState.STOPPED
 
 
 _S = ConnectionState
