@@ -1353,12 +1353,14 @@ class Machine:
             return
         hub = self.hub
         if self.state is S.CONNECTING and hub.owner._setting_connectTimeout:
-            if not hub._queue:  # nothing reported: the attempt is in flight
+            queue = hub._queue
+            if not queue:  # nothing reported: the attempt is in flight
                 self._armConnectTimeout()
             else:
                 # Armed once what the attempt reported at once (a refusal,
                 # say) has been handled: an attempt that failed needs none.
-                self.hub.run(self._armConnectTimeout)
+                # (Queued behind it directly: the hub is busy with us.)
+                queue.append((self._armConnectTimeout, ()))
 
     def _armConnectTimeout(self) -> None:
         if self.state is not S.CONNECTING:
