@@ -10,7 +10,7 @@ from typing import Any
 
 from twisted.python.failure import Failure
 
-from ._validate import peerText
+from ._validate import errorText, peerText
 
 __all__ = ["describeFailure", "targetOf"]
 
@@ -39,6 +39,6 @@ def describeFailure(failure: Failure | None) -> str | None:
     if failure is None:
         return None
     error = failure.value
-    text = str(error)
+    text = errorText(error)
     name = type(error).__name__
     return f"{name}: {peerText(text)}" if text else name

@@ -28,6 +28,7 @@ from ._status import ConnectionStatus
 from ._text import peerText
 from ._validate import (
     SHARED_RNG,
+    _show,
     checkAlertEvery,
     checkDelay,
     checkKeepAlive,
@@ -874,7 +875,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         connection. The Deferred fires once no transport is left open.
         """
         if not isinstance(reason, str):
-            raise TypeError(f"reason must be a str, not {reason!r}")
+            raise TypeError(f"reason must be a str, not {_show(reason)}")
         return self._hub.giveUp(reason)
 
     def stopTrying(self) -> None:
@@ -928,7 +929,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         leaves the others alone.
         """
         if not isinstance(reason, str):
-            raise TypeError(f"reason must be a str, not {reason!r}")
+            raise TypeError(f"reason must be a str, not {_show(reason)}")
         self._forLinks(protocol, _kickLink, Kicked(reason), [])
 
     def retryLater(self, reason: str, after: float, protocol: Any = None) -> None:
@@ -939,9 +940,9 @@ class ReconnectingFactory(ReconnectingClientFactory):
         backoff; a negative, NaN or infinite hint is logged and ignored.
         """
         if not isinstance(reason, str):
-            raise TypeError(f"reason must be a str, not {reason!r}")
+            raise TypeError(f"reason must be a str, not {_show(reason)}")
         if isinstance(after, bool) or not isinstance(after, int | float):
-            raise TypeError(f"after must be a number of seconds, not {after!r}")
+            raise TypeError(f"after must be a number of seconds, not {_show(after)}")
         try:
             hint = float(after)
         except OverflowError:
@@ -950,7 +951,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
             _log.warn(
                 "Ignoring the retry hint {after} from the server (not a "
                 "finite number >= 0)",
-                after=peerText(repr(after), 40),
+                after=peerText(_show(after), 40),
             )
             hint = 0.0
         self._serverEnded(RetryLater(reason, hint), protocol)
@@ -965,7 +966,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         default policy give up.
         """
         if not isinstance(reason, str):
-            raise TypeError(f"reason must be a str, not {reason!r}")
+            raise TypeError(f"reason must be a str, not {_show(reason)}")
         self._forLinks(protocol, Machine.rejected, reason, bool(permanent))
 
     def _serverEnded(self, error: Kicked | RetryLater, protocol: Any) -> None:

@@ -52,7 +52,7 @@ from ._errors import (
     RetryLater,
 )
 from ._status import TRANSITIONS, ConnectionState, ConnectionStatus
-from ._text import peerText
+from ._validate import _show, errorText, peerText, safeName
 from .failover import FailoverConnector, ServerRotation, rotationOf
 from .policy import GiveUp, Reconnect, ReconnectAfter, isDecision
 
@@ -602,8 +602,8 @@ class Hub:
                             observer(status)
                         except Exception:
                             _log.failure(
-                                "Status observer {observer!r} raised; ignored",
-                                observer=observer,
+                                "Status observer {observer} raised; ignored",
+                                observer=safeName(observer),
                             )
                 if self._waiters:
                     self._settleWaiters()
@@ -879,8 +879,8 @@ class Hub:
                 raise TypeError(f"isUp must be a bool or None, not {up!r}")
         except Exception:
             _log.failure(
-                "Network monitor {monitor!r} failed; carrying on without it",
-                monitor=monitor,
+                "Network monitor {monitor} failed; carrying on without it",
+                monitor=safeName(monitor),
             )
             self.monitorBroken = True
             unwatch, self._unwatchNetwork = self._unwatchNetwork, None
@@ -1633,7 +1633,7 @@ class Machine:
                     level=LogLevel.error,
                     format="The handshake with {target} raised an unexpected error "
                     "(a bug in the handshake?); counted as a failed attempt",
-                    failure=reason,
+                    failure=_loggable(reason),
                     target=self._target(),
                 )
         self._release(self.protocol, abort=True)
@@ -1807,7 +1807,7 @@ class Machine:
             _log.error(
                 "Reconnect policy returned {decision}, not a Reconnect, "
                 "ReconnectAfter or GiveUp; reconnecting as scheduled",
-                decision=peerText(repr(decision), 80),
+                decision=peerText(_show(decision), 80),
             )
             return Reconnect()
         return decision
@@ -2209,6 +2209,22 @@ def _isNetworkError(reason: Failure) -> bool | None:
     return errno in (101, 113)  # ENETUNREACH, EHOSTUNREACH
 
 
+def _loggable(reason: Failure) -> Failure:
+    """
+    ``reason`` for a logged traceback: the same type and frames, its message
+    escaped and truncated as peer text (a handshake's error may quote the
+    server's reply); ``reason`` itself when there is nothing to escape.
+    """
+    text = errorText(reason.value)
+    safe = peerText(text)
+    if safe == text:
+        return reason
+    copy: Failure = Failure.__new__(Failure)
+    copy.__dict__.update(reason.__dict__)
+    copy.value = Exception(safe)
+    return copy
+
+
 def describeFailure(reason: Failure | None) -> str:
     """
     A one-line reason for logs: the error's type and message, no traceback,
@@ -2230,7 +2246,7 @@ def describeFailure(reason: Failure | None) -> str:
             key = described = None
         if described is not None:
             return described
-    text = str(error)
+    text = errorText(error)
     if isinstance(error, CancelledError) and not text:
         return "cancelled"
     name = type(error).__name__

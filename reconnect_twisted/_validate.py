@@ -291,6 +291,17 @@ def _escape(char: str) -> str:
     return f"\\U{code:08x}"
 
 
+def errorText(error: object) -> str:
+    """
+    ``str(error)``, never failing: an exception whose ``__str__`` raises
+    (one that decodes a peer's bytes, say) is described by its type.
+    """
+    try:
+        return str(error)
+    except Exception:
+        return f"<unprintable {type(error).__name__}>"
+
+
 def peerText(text: Any, limit: int = 200) -> str:
     """
     Text that came from a peer (a server's reply, a kick or close reason),

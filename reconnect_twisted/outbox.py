@@ -137,6 +137,7 @@ class Outbox:
         self._bytes = 0
         self._protocol: Any = None
         self._sending = False  # sends allowed on self._protocol
+        self._pumping = False  # _pump() is running (an answer came at once)
         self._generation = 0
         self._unsubscribe: Callable[[], None] | None = factory.addStatusObserver(
             self._statusChanged
@@ -279,6 +280,17 @@ class Outbox:
     # -- sending -----------------------------------------------------------
 
     def _pump(self) -> None:
+        if self._pumping:
+            # A deliver() answered at once (a plain value, a fired Deferred):
+            # the running loop sends what follows, without a frame per item.
+            return
+        self._pumping = True
+        try:
+            self._sendWhatFits()
+        finally:
+            self._pumping = False
+
+    def _sendWhatFits(self) -> None:
         while (
             self._sending
             and self._queue

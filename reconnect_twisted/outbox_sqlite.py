@@ -38,7 +38,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from ._describe import describeFailure
 from ._errors import GaveUp
+from ._validate import _show, peerText
 from .outbox import Outbox, _Entry
 
 if TYPE_CHECKING:
@@ -332,10 +334,10 @@ class SQLiteOutbox(Outbox):
 
     def _orphanFailed(self, failure: Failure, itemId: Any) -> None:
         _log.warn(
-            "SQLiteOutbox {path}: item {itemId!r} failed: {error}",
+            "SQLiteOutbox {path}: item {itemId} failed: {error}",
             path=str(self.path),
-            itemId=itemId,
-            error=str(failure.value) or type(failure.value).__name__,
+            itemId=peerText(_show(itemId), 80),
+            error=describeFailure(failure),
         )
 
     # -- ending -----------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import cast
 
 from twisted.logger import Logger
 
-from .._validate import safeName
+from .._validate import checkDelay, safeName
 from ._debounce import Debouncer
 from ._typing import TimeReactor
 
@@ -83,6 +83,9 @@ class DebouncedMonitor(ObservableMonitor):
         first needed.
     :param settle: base settle time for up transitions, in seconds.
     :param maxSettle: the cap on the settle time while flapping.
+    :raises TypeError: if ``settle`` or ``maxSettle`` is not a number.
+    :raises ValueError: if either is negative, NaN or infinite, or
+        ``settle > maxSettle``.
     """
 
     def __init__(
@@ -92,6 +95,12 @@ class DebouncedMonitor(ObservableMonitor):
         settle: float = 0.15,
         maxSettle: float = 10.0,
     ) -> None:
+        settle = checkDelay("settle", settle)
+        maxSettle = checkDelay("maxSettle", maxSettle)
+        if settle > maxSettle:
+            raise ValueError(
+                f"settle ({settle:g}) must be <= maxSettle ({maxSettle:g})"
+            )
         super().__init__(None)
         self._reactorArgument = reactor
         self._settle = settle

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from twisted.internet.task import LoopingCall
 
+from .._validate import checkDelay
 from ._base import DebouncedMonitor
 from ._interface import INetworkMonitor
 from ._netlink import IF_OPER_UNKNOWN, IF_OPER_UP, IFF_LOOPBACK, IFF_UP
@@ -254,6 +255,11 @@ def defaultProbe() -> Probe:
     return udpProbe
 
 
+#: The shortest ``interval`` of :class:`PollingNetworkMonitor`, in seconds:
+#: probing faster would spend a CPU on reading the routing table.
+MIN_INTERVAL = 0.05
+
+
 @implementer(INetworkMonitor)
 class PollingNetworkMonitor(DebouncedMonitor):
     """
@@ -272,6 +278,11 @@ class PollingNetworkMonitor(DebouncedMonitor):
     :param probe: the probe to run; :func:`defaultProbe` if ``None``.
     :param settle: base settle time before reporting up, in seconds.
     :param maxSettle: cap on the settle time while the network flaps.
+    :raises TypeError: naming the argument, if ``interval``, ``settle`` or
+        ``maxSettle`` is not a number.
+    :raises ValueError: naming the argument, if ``interval`` is below
+        :data:`MIN_INTERVAL`, NaN or infinite, or ``settle``/``maxSettle``
+        is not a finite number ``>= 0`` with ``settle <= maxSettle``.
     """
 
     def __init__(
@@ -283,8 +294,12 @@ class PollingNetworkMonitor(DebouncedMonitor):
         settle: float = 0.15,
         maxSettle: float = 10.0,
     ) -> None:
-        if interval <= 0:
-            raise ValueError("interval must be positive")
+        interval = checkDelay("interval", interval)
+        if interval < MIN_INTERVAL:
+            raise ValueError(
+                f"interval must be at least {MIN_INTERVAL:g} s (a probe reads "
+                f"the routing table), not {interval:g}"
+            )
         super().__init__(reactor, settle=settle, maxSettle=maxSettle)
         self.interval = interval
         self._probe = probe if probe is not None else defaultProbe()
