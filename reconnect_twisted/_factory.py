@@ -238,6 +238,12 @@ class _Link(Machine):
         x = self._x
         if x is not None and x._postponed is not None:
             self.startPostponed()
+        elif self.state is S.CONNECTING and self.protocol is None:
+            # Lost with no connection made, and not the previous connection
+            # winding down (no attempt postponed behind it): this attempt's
+            # buildProtocol() returned None (Twisted closed a bare Protocol).
+            self.attemptFailed(reason)
+            return
         timer = self._timer  # (nextAttemptAt, inline)
         if self.state is S.WAITING and timer is not None:
             clock = self.hub._clock  # (_now(), inline: every lost connection)
@@ -283,6 +289,37 @@ class _Link(Machine):
     def _stayedUp(self) -> None:
         self._description = None  # (a long-lived connection keeps no text)
         super()._stayedUp()
+
+
+def _untracked(cls: type, name: str) -> Any:
+    """
+    The function ``cls.name`` resolves to if the machine must wrap it: one
+    defined by ``cls`` itself, or inherited from a base that is not a
+    ``ReconnectingFactory`` (a framework factory listed first, as in
+    ``class F(pb.PBClientFactory, ReconnectingFactory)``); ``None`` when it
+    is wrapped already or is ``ReconnectingFactory``'s own.
+    """
+    for base in cls.__mro__:
+        method = base.__dict__.get(name)
+        if method is None:
+            continue
+        if getattr(method, "_reconnectTracked", False):
+            return None
+        if base is not cls and issubclass(base, ReconnectingFactory):
+            return None  # (its own, or wrapped when that class was made)
+        return method if callable(method) else None
+    return None  # pragma: no cover (ReconnectingFactory defines them all)
+
+
+def _rcfRetries(self: Any, connector: IConnector, reason: Failure) -> None:
+    """
+    RCF's ``clientConnectionFailed``/``clientConnectionLost``, for a class
+    that overrides ``retry()`` alone (wrapped by ``_trackReport``, which
+    reports first).
+    """
+    if self.continueTrying:
+        self.connector = connector
+        self.retry()
 
 
 def _trackBuild(
@@ -422,12 +459,18 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        build = cls.__dict__.get("buildProtocol")
-        if build is not None and not getattr(build, "_reconnectTracked", False):
+        if _untracked(cls, "retry") is not None:
+            # RCF's clientConnectionFailed/Lost call self.retry(): where they
+            # are still ours, an overridden retry() is called as RCF would.
+            for name in ("clientConnectionFailed", "clientConnectionLost"):
+                if getattr(cls, name) is getattr(ReconnectingFactory, name):
+                    setattr(cls, name, _rcfRetries)
+        build = _untracked(cls, "buildProtocol")
+        if build is not None:
             cls.buildProtocol = _trackBuild(build)  # type: ignore[method-assign]
         for name in ("clientConnectionFailed", "clientConnectionLost"):
-            method = cls.__dict__.get(name)
-            if method is not None and not getattr(method, "_reconnectTracked", False):
+            method = _untracked(cls, name)
+            if method is not None:
                 setattr(cls, name, _trackReport(method, name))
         defaults = None
         for name, (_, check) in _SETTINGS.items():
@@ -904,9 +947,21 @@ class ReconnectingFactory(ReconnectingClientFactory):
         and ``clientConnectionLost`` call it, and so do their overrides): an
         attempt still in flight has failed, for the reason the connector
         reported; before the first attempt, wait the schedule's next delay.
-        Otherwise the machine already knows, and nothing happens.
+        Otherwise the machine already knows, and nothing happens. Without a
+        ``connector``, RCF's ``self.connector`` (the connector that last
+        reported) is meant.
+
+        A subclass that overrides ``retry`` (to log, or to point the
+        connector at the next server) and leaves ``clientConnectionFailed``
+        and ``clientConnectionLost`` alone has it called as RCF calls it:
+        after each failed attempt or lost connection while
+        ``continueTrying``, with ``self.connector`` set and no argument.
         """
         hub = self._hub
+        if connector is None:
+            # RCF's retry() means self.connector: the connector that last
+            # reported (a pool's other links are not concerned).
+            connector = self.connector
         if connector is not None:
             link = hub.linkFor(connector)
             if link.driver is None:

@@ -646,6 +646,9 @@ class Hub:
             if link.isFree():
                 return link
         link = type(self.primary)(self.owner, self)
+        stop = self._stopForNewLink()
+        if stop is not None:
+            link.stopRequested = stop  # (connect once, as the others)
         if self._extra is None:
             self._extra = []
         self._extra.append(link)
@@ -656,6 +659,23 @@ class Hub:
             count=len(self._extra) + 1,
         )
         return link
+
+    def _stopForNewLink(self) -> str | None:
+        """
+        The stop request a link made now inherits: when every link was told
+        to stop (``stopTrying()`` before the connectors, RCF's connect-once
+        idiom, or a stopped factory), a connector added later connects once
+        too; ``None`` while any link is still trying.
+        """
+        reason = None
+        for other in self.links():
+            if other.stopRequested is not None:
+                reason = reason or other.stopRequested
+            elif other.state is S.STOPPED:
+                reason = reason or other.stopReason or "stopped"
+            else:
+                return None
+        return reason
 
     def linkOfProtocol(self, protocol: Any, transport: Any = None) -> Machine:
         """The link a new connection's protocol belongs to."""
@@ -852,9 +872,17 @@ class Hub:
             link.connectionLost(reason, protocol)
 
     def noProtocol(self) -> None:
-        """``buildProtocol`` returned ``None`` on the connector path."""
+        """
+        ``buildProtocol`` returned ``None`` on the connector path. With
+        several connectors the link is not known here: the connector's own
+        report (``clientConnectionLost`` with no connection made) fails the
+        attempt of the link it drives (``_Link.connectorLost``).
+        """
         from twisted.internet.error import NoProtocol
 
+        x = self._x
+        if x is not None and x._extra is not None:
+            return
         for link in self.links():
             if (
                 link.state is S.CONNECTING
@@ -977,6 +1005,7 @@ class Machine:
             "dropping": False,
             "probe": None,
             "reportedReason": None,
+            "retriesFrom": 0,
             "stopReason": None,
             "stopRequested": None,
         },
@@ -1001,6 +1030,9 @@ class Machine:
         dropping: bool  # cancelling an attempt: its report is ours
         probe: tuple[tuple[Iterator[float], float] | None, int] | None
         reportedReason: Failure | None  # seen before retry() is called
+        #: The attempt count at the last resetDelay() deferred to the minUptime
+        #: mark: maxRetries counts from there, as RCF's retries would.
+        retriesFrom: int
         stopReason: str | None
         stopRequested: str | None  # stop once this connection ends
 
@@ -1230,6 +1262,7 @@ class Machine:
         x = self._x
         if x is not None:
             x._schedule = x.probe = None
+            x.retriesFrom = 0
 
     def _nextDelay(self) -> float:
         owner = self.hub.owner
@@ -1684,6 +1717,7 @@ class Machine:
             x = self._x
             if x is not None:
                 x._schedule = x.probe = None
+                x.retriesFrom = 0
         hub = self.hub
         hubX = hub._x
         if hubX is not None and hubX._observers:  # (notify(), inline)
@@ -1744,7 +1778,7 @@ class Machine:
             self._stop(decision.reason)
             return
         maxRetries = owner._setting_maxRetries
-        if maxRetries is not None and self.attempt > maxRetries:
+        if maxRetries is not None and self.attempt - x.retriesFrom > maxRetries:
             self._stop(f"gave up: maxRetries ({maxRetries}) exceeded")
             return
         delay: float | None
@@ -2031,7 +2065,10 @@ class Machine:
             # RCF code resets in buildProtocol/connectionMade: take it as
             # "reset once this connection has proved itself", which the
             # minUptime mark does anyway (_stayedUp), so a server that
-            # accepts and drops is still backed off.
+            # accepts and drops is still backed off. Its retry counter is
+            # reset at once, as RCF's: a client whose every attempt connects
+            # never exceeds maxRetries, however short its sessions.
+            self.retriesFrom = self.attempt
             return
         self.resetSchedule()
         self.notify()
