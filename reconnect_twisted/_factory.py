@@ -1064,7 +1064,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
         for link in self._hub.links():
             if link.state is not S.STOPPED and link.stopRequested is None:
                 return 1
-            if link.attemptAfterClose:
+            if link.attemptAfterClose or link.resumeOnConnect:
                 return 1
         return 0
 

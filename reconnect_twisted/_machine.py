@@ -32,7 +32,7 @@ import math
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.error import ConnectError, ConnectionClosed, ConnectionLost
@@ -607,6 +607,7 @@ class Hub:
                             )
                 if self._waiters:
                     self._settleWaiters()
+                waiting = len(self._waiters or ())
                 if self._closedWaiters and not any(
                     link.closing for link in self.links()
                 ):
@@ -614,7 +615,16 @@ class Hub:
                     for waiter in waiters:
                         if not waiter.called:
                             waiter.callback(None)
-                if not self._pending:
+                if self._pending:
+                    continue
+                # A callback that asked for another Deferred (a giveUp()
+                # from a giveUp() callback, a whenConnected()): settle it
+                # too, or it would wait for a status change that never comes.
+                if self._closedWaiters and not any(
+                    link.closing for link in self.links()
+                ):
+                    continue
+                if len(self._waiters or ()) == waiting:
                     return
         finally:
             self._delivering = False
@@ -803,14 +813,19 @@ class Hub:
             link.reconnectNow()
         self._addWaiter(waiter)
 
-    def giveUp(self, reason: str) -> Deferred[None]:
-        """See ``ReconnectingFactory.giveUp``."""
+    def giveUp(self, reason: str, link: Machine | None = None) -> Deferred[None]:
+        """
+        See ``ReconnectingFactory.giveUp``; with ``link``, that link only (a
+        service's ``stopService()`` in a factory that several drive).
+        """
         waiter: Deferred[None] = Deferred()
-        self.run(self._giveUp, reason, waiter)
+        self.run(self._giveUp, reason, waiter, link)
         return waiter
 
-    def _giveUp(self, reason: str, waiter: Deferred[None]) -> None:
-        for link in self.links():
+    def _giveUp(
+        self, reason: str, waiter: Deferred[None], only: Machine | None = None
+    ) -> None:
+        for link in self.links() if only is None else [only]:
             link.giveUp(reason)
         if self._closedWaiters is None:
             self._closedWaiters = []
@@ -1005,6 +1020,7 @@ class Machine:
             "dropping": False,
             "probe": None,
             "reportedReason": None,
+            "resumeOnConnect": False,
             "retriesFrom": 0,
             "stopReason": None,
             "stopRequested": None,
@@ -1033,6 +1049,9 @@ class Machine:
         #: The attempt count at the last resetDelay() deferred to the minUptime
         #: mark: maxRetries counts from there, as RCF's retries would.
         retriesFrom: int
+        #: ``continueTrying = 1`` while STOPPED: the next connector.connect()
+        #: resumes trying (RCF's resume), not a connect-once.
+        resumeOnConnect: bool
         stopReason: str | None
         stopRequested: str | None  # stop once this connection ends
 
@@ -1322,9 +1341,14 @@ class Machine:
     # -- inputs from the adapters -------------------------------------------
 
     def start(self, driver: Driver, key: object) -> None:
-        """Begin trying with ``driver`` (the endpoint path's start)."""
-        self.driver = driver
-        self.driverKey = key
+        """
+        Begin trying with ``driver`` (the endpoint path's start). A link
+        that is still trying (``reconnectNow()`` resumed it after the
+        service stopped) keeps the driver of its attempt in flight.
+        """
+        if self.driver is None or self.state in (S.IDLE, S.STOPPED):
+            self.driver = driver
+            self.driverKey = key
         if self.state in (S.IDLE, S.STOPPED):
             self.stopRequested = None
             self._resume()
@@ -1350,8 +1374,12 @@ class Machine:
             )
             return
         if self.state is S.STOPPED and self.stopRequested is None:
-            # connector.connect() after a stop: one connection, as RCF makes.
-            self.stopRequested = self.stopReason or "stopped"
+            if self.resumeOnConnect:
+                self.resumeOnConnect = False  # continueTrying = 1: trying again
+            else:
+                # connector.connect() after a stop: one connection, as RCF
+                # makes.
+                self.stopRequested = self.stopReason or "stopped"
         if self.state in (S.IDLE, S.STOPPED):
             self._resume()
         self._enterConnecting()  # (leaving WAITING cancels the retry)
@@ -2024,6 +2052,7 @@ class Machine:
 
     def stopTrying(self, reason: str) -> None:
         """See ``ReconnectingFactory.stopTrying``."""
+        self.resumeOnConnect = False
         if self.state in (S.CONNECTED, S.IDLE):
             # Connected: keep the connection, do not re-establish it. Not yet
             # started: the one connection the application asks for is made
@@ -2036,8 +2065,14 @@ class Machine:
         self._stop(reason, intentional=True)
 
     def continueTrying(self) -> None:
-        """``continueTrying = 1``: forget a pending stop request."""
+        """
+        ``continueTrying = 1``: forget a pending stop request; once stopped,
+        the next ``connector.connect()`` resumes trying, as in RCF (no
+        attempt is started here).
+        """
         self.stopRequested = None
+        if self.state is S.STOPPED and self.driver is cast(object, self):
+            self.resumeOnConnect = True
 
     def _abandonAttempt(self) -> None:
         if self.state is S.CONNECTING:
@@ -2048,6 +2083,7 @@ class Machine:
 
     def giveUp(self, reason: str) -> None:
         """See ``ReconnectingFactory.giveUp``."""
+        self.resumeOnConnect = False
         if self.state is S.CONNECTED:
             self._disarm()
             self._release(self.protocol, abort=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IAddress, IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -142,10 +142,19 @@ class ReconnectingService(Service):
 
     def stopService(self) -> Deferred[None]:
         """
-        Give up; the Deferred fires once the connection is closed.
+        Give up; the Deferred fires once the connection is closed. When
+        several services (or connectors) share the factory, only this
+        service's connection is given up.
         """
         Service.stopService(cast(Any, self))
-        return self.factory.giveUp("service stopped")
+        hub = self.factory._hub
+        links = hub.links()
+        if len(links) == 1:
+            return self.factory.giveUp("service stopped")
+        for link in links:
+            if link.driverKey is self:
+                return hub.giveUp("service stopped", link)
+        return succeed(None)  # (never started: nothing of its own to close)
 
     def whenConnected(self) -> Deferred[Any]:
         """The factory's :meth:`~ReconnectingFactory.whenConnected`."""

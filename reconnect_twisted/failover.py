@@ -30,6 +30,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ._errors import HandshakeRejected
+from ._validate import _show, checkMinDelay
 from .policy import Decision, GiveUp, Reconnect, ReconnectAfter
 
 __all__ = [
@@ -289,8 +290,18 @@ class _ForwardingFactory(ClientFactory):
         self.factory.startedConnecting(self.failover)
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
-        """Build through the application's factory."""
-        return self.factory.buildProtocol(addr)  # type: ignore[no-any-return]
+        """
+        Build through the application's factory; the connection belongs to
+        the :class:`FailoverConnector`'s link (the transport's connector is
+        the real one, which a factory with several connectors would not
+        know).
+        """
+        factory = self.factory
+        protocol: Protocol | None = factory.buildProtocol(addr)
+        hub = getattr(factory, "_hubInstance", None)
+        if protocol is not None and hub is not None and len(hub.links()) > 1:
+            factory._track(protocol, hub.linkFor(self.failover))
+        return protocol
 
     def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         """Forward (a stale connector's report is dropped)."""
@@ -312,6 +323,12 @@ class FailoverConnector:
     :func:`connectFailover`.
 
     :ivar failoverRotation: the :class:`ServerRotation` the machine consults.
+    :raises TypeError: naming ``timeout`` if it is not a number or ``None``,
+        naming ``servers`` if a server is not a ``(host, port)`` pair of a
+        ``str`` and an ``int`` (bools refused).
+    :raises ValueError: naming ``timeout`` if it is 0, negative, NaN or
+        infinite; naming ``servers`` if the list is empty, a host is empty
+        or a port is outside ``[1, 65535]``.
     """
 
     def __init__(
@@ -321,17 +338,21 @@ class FailoverConnector:
         factory: Any,
         strategy: str = "sticky",
         rng: random.Random | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = 30.0,
         bindAddress: tuple[str, int] | None = None,
         contextFactory: Any = None,
     ) -> None:
-        self.servers = [(str(host), int(port)) for host, port in servers]
+        # Checked before anything is made: a bad timeout would otherwise
+        # surface in the real connector's callLater, after its socket exists.
+        self.timeout: float | None = (
+            None if timeout is None else checkMinDelay("timeout", timeout)
+        )
+        self.servers = _checkServers(servers)
         self.failoverRotation = ServerRotation(
             [f"{host}:{port}" for host, port in self.servers], strategy, rng
         )
         self.reactor = reactor
         self.factory = factory
-        self.timeout = timeout
         self.bindAddress = bindAddress
         self.contextFactory = contextFactory
         self._forwarding = _ForwardingFactory(self, factory)
@@ -397,7 +418,7 @@ def connectFailover(
     factory: Any,
     strategy: str = "sticky",
     rng: random.Random | None = None,
-    timeout: float = 30.0,
+    timeout: float | None = 30.0,
     bindAddress: tuple[str, int] | None = None,
     contextFactory: Any = None,
 ) -> FailoverConnector:
@@ -411,13 +432,57 @@ def connectFailover(
     :param strategy: ``"sticky"`` (default), ``"round-robin"`` or ``"random"``
         (see :class:`ServerRotation`).
     :param rng: a ``random.Random`` for ``"random"``.
-    :param timeout: each real connector's own connect timeout.
+    :param timeout: each real connector's own connect timeout, in seconds
+        (``None``: none).
+    :raises TypeError: if ``timeout`` or ``servers`` has a wrong type, as
+        :class:`FailoverConnector` says; nothing is connected then.
+    :raises ValueError: if ``timeout`` or ``servers`` has a bad value.
     """
     connector = FailoverConnector(
         reactor, servers, factory, strategy, rng, timeout, bindAddress, contextFactory
     )
     connector.connect()
     return connector
+
+
+def _checkServers(servers: Any) -> list[tuple[str, int]]:
+    """
+    ``servers`` as a list of ``(host, port)``, each host a non-empty ``str``
+    and each port an ``int`` in ``[1, 65535]``; errors name ``servers`` and
+    describe a bad entry by :func:`~reconnect_twisted._validate._show`.
+    """
+    if isinstance(servers, str | bytes) or not isinstance(servers, Iterable):
+        raise TypeError(
+            f"servers must be a list of (host, port) pairs, not {_show(servers)}"
+        )
+    checked: list[tuple[str, int]] = []
+    for number, server in enumerate(servers, 1):
+        if not isinstance(server, tuple | list) or len(server) != 2:
+            raise TypeError(
+                f"servers: server {number} must be a (host, port) pair, "
+                f"not {_show(server)}"
+            )
+        host, port = server
+        if not isinstance(host, str):
+            raise TypeError(
+                f"servers: the host of server {number} must be a str, not {_show(host)}"
+            )
+        if not host:
+            raise ValueError(f"servers: the host of server {number} is empty")
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise TypeError(
+                f"servers: the port of server {number} must be an int, "
+                f"not {_show(port)}"
+            )
+        if not 1 <= port <= 65535:
+            raise ValueError(
+                f"servers: the port of server {number} must be in [1, 65535], "
+                f"not {_show(port)}"
+            )
+        checked.append((host, port))
+    if not checked:
+        raise ValueError("servers: at least one server is needed")
+    return checked
 
 
 def rotationOf(driver: object) -> ServerRotation | None:

@@ -117,6 +117,15 @@ def _stepName(step: Step | tuple[str, Step], number: int) -> tuple[str, Step]:
     return name, step
 
 
+class _Run:
+    """One run of :class:`HandshakeSteps`: whether it was cancelled."""
+
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+
 class HandshakeSteps:
     """
     A ready-made handshake that runs several steps in order, each
@@ -158,12 +167,38 @@ class HandshakeSteps:
     def run(self, protocol: Any, clock: IReactorTime) -> Deferred[None]:
         """
         Run the steps against ``protocol``, timing them with ``clock``.
-        Cancelling the result cancels the running step.
+        Cancelling the result cancels the running step, and no further step
+        runs: not even when the cancel comes while the running step's
+        Deferred is firing (a control such as ``giveUp()`` called from its
+        own callbacks), which a cancel cannot stop.
         """
-        return ensureDeferred(self._run(protocol, clock))
+        run = _Run()
+        steps = ensureDeferred(self._run(protocol, clock, run))
 
-    async def _run(self, protocol: Any, clock: IReactorTime) -> None:
+        def cancel(result: Deferred[None]) -> None:
+            run.cancelled = True
+            steps.cancel()
+
+        result: Deferred[None] = Deferred(cancel)
+
+        def forward(outcome: object) -> None:
+            # Once cancelled, ``result`` has failed with CancelledError: what
+            # the steps end with after that (the step that was firing, then
+            # the CancelledError raised before the next one) is dropped.
+            if result.called:
+                return
+            if isinstance(outcome, Failure):
+                result.errback(outcome)
+            else:
+                result.callback(None)
+
+        steps.addBoth(forward)
+        return result
+
+    async def _run(self, protocol: Any, clock: IReactorTime, run: _Run) -> None:
         for name, function in self.steps:
+            if run.cancelled:
+                raise CancelledError(f"handshake cancelled before step {name!r}")
             step = callHandshake(function, protocol)
             if self.stepTimeout is not None:
                 step.addTimeout(self.stepTimeout, clock)

@@ -36,6 +36,7 @@ from twisted.python.failure import Failure
 
 from ._errors import GaveUp, OutboxFull
 from ._status import ConnectionState, ConnectionStatus
+from ._validate import _show
 
 __all__ = ["Outbox"]
 
@@ -68,6 +69,18 @@ class _Entry:
         self.orphan = False  # no put() caller waits on self.deferred
 
 
+def _checkCount(name: str, value: Any, orNone: str = "") -> None:
+    """
+    Refuse ``value`` unless it is an ``int >= 1``: a ``TypeError`` naming
+    ``name`` for anything but an ``int`` (a bool too: ``True`` would silently
+    mean 1), a ``ValueError`` for one below 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= 1{orNone}, not {_show(value)}")
+    if value < 1:
+        raise ValueError(f"{name} must be an int >= 1{orNone}, not {_show(value)}")
+
+
 class Outbox:
     """
     Queues application messages for ``factory`` and delivers them with
@@ -91,6 +104,11 @@ class Outbox:
     :param overflow: ``"fail"`` (the new ``put()`` fails) or
         ``"drop-oldest"`` (the oldest queued items are dropped to make room).
     :param withIds: pass each item's id to ``deliver`` as a third argument.
+    :raises TypeError: naming the argument if ``deliver`` is not callable or
+        ``maxItems``, ``maxBytes`` or ``window`` is not an ``int`` (bools are
+        refused).
+    :raises ValueError: naming the argument if one of those is below 1, or
+        ``overflow`` is unknown.
 
     :ivar delivered: items acknowledged so far.
     :ivar failed: items whose ``put()`` failed so far (for any reason).
@@ -110,12 +128,10 @@ class Outbox:
     ) -> None:
         if not callable(deliver):
             raise TypeError(f"deliver must be callable, not {deliver!r}")
-        if not isinstance(maxItems, int) or maxItems < 1:
-            raise ValueError(f"maxItems must be an int >= 1, not {maxItems!r}")
-        if maxBytes is not None and (not isinstance(maxBytes, int) or maxBytes < 1):
-            raise ValueError(f"maxBytes must be an int >= 1 or None, not {maxBytes!r}")
-        if not isinstance(window, int) or window < 1:
-            raise ValueError(f"window must be an int >= 1, not {window!r}")
+        _checkCount("maxItems", maxItems)
+        if maxBytes is not None:
+            _checkCount("maxBytes", maxBytes, " or None")
+        _checkCount("window", window)
         if overflow not in OVERFLOWS:
             raise ValueError(
                 f"overflow must be one of {', '.join(OVERFLOWS)}, not {overflow!r}"

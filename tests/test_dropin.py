@@ -1118,8 +1118,8 @@ class MorePoolTests(_Base):
         """
         When two ReconnectingServices drive one factory, each has its own
         link: both connect and one's failure leaves the other CONNECTED.
-        stopService() gives the factory up, so stopping either service closes
-        both connections (a documented limit: the factory is shared).
+        stopService() gives up its own service's link only: the other stays
+        CONNECTED (and running) until its own stopService().
         """
         factory = self.make()
         e1, e2 = FakeEndpoint(self.clock), FakeEndpoint(self.clock)
@@ -1142,7 +1142,24 @@ class MorePoolTests(_Base):
         self.clock.advance(0)
         self.successResultOf(d)
         self.assertTrue(e1.transport.closed)
+        self.assertFalse(e2.transport.closed)
+        self.assertEqual(
+            [m.state for m in factory.members], [S.STOPPED, S.CONNECTED]
+        )
+        self.assertEqual(factory.continueTrying, 1)
+        s1.startService()  # the stopped one comes back alone
+        self.assertEqual((e1.attempts, e2.attempts), (3, 1))
+        e1.succeed()
+        self.assertEqual([m.state for m in factory.members], [S.CONNECTED] * 2)
+        d = s2.stopService()
+        self.clock.advance(0)
+        self.successResultOf(d)
         self.assertTrue(e2.transport.closed)
+        self.assertFalse(e1.transport.closed)
+        d = s1.stopService()
+        self.clock.advance(0)
+        self.successResultOf(d)
+        self.assertEqual([m.state for m in factory.members], [S.STOPPED] * 2)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_observerSeesChangedMember(self) -> None:

@@ -5,6 +5,7 @@ with task.Clock and the fakes.
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -19,6 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from reconnect_twisted import (
     ConnectionState,
     ExponentialBackoff,
+    FailoverConnector,
     FailoverEndpoint,
     HandshakeRejected,
     ReconnectingFactory,
@@ -362,6 +364,130 @@ class ConnectorPathTests(FailoverTestsMixin, SynchronousTestCase):
         self.assertEqual(h.connector.server, "a:1")
         self.assertEqual(h.connector.state, "connecting")
         h.finish(self)
+
+
+class RecordingTCPReactor(FakeTCPReactor):
+    """A FakeTCPReactor that records the timeout each connectTCP gets."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock, [])
+        self.timeouts: list[float | None] = []
+
+    def connectTCP(
+        self,
+        host: str,
+        port: int,
+        factory: Any,
+        timeout: float | None = 30,
+        bindAddress: Any = None,
+    ) -> FakeConnector:
+        self.timeouts.append(timeout)
+        return super().connectTCP(host, port, factory, 30, bindAddress)
+
+
+class ConnectorArgumentTests(SynchronousTestCase):
+    """connectFailover checks timeout and servers before connecting."""
+
+    def assertRefused(
+        self, kind: type[Exception], message: str, servers: Any = SERVERS, **kw: Any
+    ) -> None:
+        reactor = RecordingTCPReactor(Clock())
+        factory = makeFactory()
+        with self.assertRaises(kind) as e:
+            connectFailover(reactor, servers, factory, **kw)
+        self.assertEqual(str(e.exception), message)
+        self.assertEqual(reactor.attempts, [])  # no real connector was made
+        self.assertEqual(reactor.connectors, [])
+        self.assertEqual(factory.status.state, S.IDLE)
+        self.assertEqual(factory.clock.getDelayedCalls(), [])  # type: ignore[attr-defined]
+
+    def test_badTimeout(self) -> None:
+        """
+        When timeout is negative, NaN, infinite, a str or a bool, the error
+        names timeout and nothing is connected.
+        """
+        for value, kind, message in [
+            (-1, ValueError, "timeout must be a finite number > 0, not -1"),
+            (0, ValueError, "timeout must be a finite number > 0, not 0"),
+            (math.nan, ValueError, "timeout must be a finite number > 0, not nan"),
+            (math.inf, ValueError, "timeout must be a finite number > 0, not inf"),
+            ("30", TypeError, "timeout must be a number of seconds, not '30'"),
+            (True, TypeError, "timeout must be a number of seconds, not True"),
+        ]:
+            self.assertRefused(kind, message, timeout=value)
+        self.assertRaises(
+            ValueError, FailoverConnector, None, SERVERS, makeFactory(), timeout=-1
+        )
+
+    def test_goodTimeout(self) -> None:
+        """
+        When timeout is an int or None (no connect timeout), each real
+        connector gets it, as a float or None.
+        """
+        for value, expected in [(5, 5.0), (None, None), (0.5, 0.5)]:
+            factory = makeFactory()
+            reactor = RecordingTCPReactor(factory.clock)  # type: ignore[arg-type]
+            connector = connectFailover(reactor, SERVERS, factory, timeout=value)
+            self.assertEqual(connector.timeout, expected)
+            reactor.connectors[-1].fail()
+            factory.clock.advance(0.1)  # type: ignore[attr-defined]
+            self.assertEqual(reactor.timeouts, [expected, expected])
+            self.assertEqual(reactor.attempts, ["a:1", "b:2"])
+            factory.giveUp("test over")
+            factory.clock.advance(10)  # type: ignore[attr-defined]
+            self.assertEqual(factory.clock.getDelayedCalls(), [])  # type: ignore[attr-defined]
+
+    def test_badServers(self) -> None:
+        """
+        When a server is not a (str, int) pair with a port in [1, 65535],
+        the error names servers and which server; nothing is connected.
+        """
+        for servers, kind, message in [
+            ([], ValueError, "servers: at least one server is needed"),
+            (
+                "a:1",
+                TypeError,
+                "servers must be a list of (host, port) pairs, not 'a:1'",
+            ),
+            (
+                [("a", 1), ("b",)],
+                TypeError,
+                "servers: server 2 must be a (host, port) pair, not ('b',)",
+            ),
+            (
+                [(b"a", 1)],
+                TypeError,
+                "servers: the host of server 1 must be a str, not b'a'",
+            ),
+            ([("", 1)], ValueError, "servers: the host of server 1 is empty"),
+            (
+                [("a", "7000")],
+                TypeError,
+                "servers: the port of server 1 must be an int, not '7000'",
+            ),
+            (
+                [("a", True)],
+                TypeError,
+                "servers: the port of server 1 must be an int, not True",
+            ),
+            (
+                [("a", 1), ("b", 70000)],
+                ValueError,
+                "servers: the port of server 2 must be in [1, 65535], not 70000",
+            ),
+            (
+                [("a", 0)],
+                ValueError,
+                "servers: the port of server 1 must be in [1, 65535], not 0",
+            ),
+        ]:
+            self.assertRefused(kind, message, servers)
+
+    def test_serversAsLists(self) -> None:
+        """When servers are [host, port] lists, they are taken as pairs."""
+        connector = FailoverConnector(None, [["a", 1], ["b", 65535]], makeFactory())
+        self.assertEqual(connector.servers, [("a", 1), ("b", 65535)])
+        self.assertEqual(connector.failoverRotation.names, ["a:1", "b:65535"])
 
 
 class EndpointPathTests(FailoverTestsMixin, SynchronousTestCase):

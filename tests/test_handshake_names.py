@@ -1,24 +1,34 @@
 """
 HandshakeSteps and callHandshake never put a callable's repr() (which for a
 functools.partial shows a password) into a step name, a repr or an error, and
-escape the peer's text they quote.
+escape the peer's text they quote; a cancelled HandshakeSteps runs no further
+step.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from reconnect_twisted import HandshakeRejected, HandshakeTimeout
+from reconnect_twisted import (
+    ConnectionState,
+    FixedBackoff,
+    HandshakeRejected,
+    HandshakeTimeout,
+    ReconnectingFactory,
+)
 from reconnect_twisted.handshake import (
     HandshakeStepError,
     HandshakeSteps,
     callHandshake,
 )
+from reconnect_twisted.testing import FakeConnector
 
 PASSWORD = "hunter2"
 
@@ -230,3 +240,177 @@ class FailureMessageTests(SynchronousTestCase):
 
         d = callHandshake(functools.partial(answer, password=PASSWORD), object())
         self.assertEqual(self.successResultOf(d), 42)
+
+
+class AppFactory(ReconnectingFactory):
+    protocol = Protocol
+
+
+class CancelTests(SynchronousTestCase):
+    """
+    Cancelling a HandshakeSteps run stops it: the running step is cancelled,
+    and no later step runs, even when the cancel comes from the running
+    step's own callbacks (a control such as giveUp() called while it fires).
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.ran: list[str] = []
+        self.pending: dict[str, Deferred[Any]] = {}
+
+    def step(self, name: str, onReply: Any = None) -> Any:
+        """A step that records its run and waits for a reply, then onReply."""
+
+        def run(protocol: Any) -> Deferred[Any]:
+            self.ran.append(name)
+            d: Deferred[Any] = Deferred(lambda d: self.ran.append(f"{name} cancelled"))
+            if onReply is not None:
+                d.addCallback(onReply, protocol)
+            self.pending[name] = d
+            return d
+
+        return (name, run)
+
+    def test_cancelDuringPendingStep(self) -> None:
+        """
+        When the run is cancelled while a step waits, that step is cancelled,
+        the run fails with CancelledError, the next step never runs and its
+        timer is gone.
+        """
+        steps = HandshakeSteps(self.step("login"), self.step("join"), stepTimeout=20.0)
+        d = steps.run(object(), self.clock)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        self.assertEqual(self.ran, ["login", "login cancelled"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_cancelWhileStepFires(self) -> None:
+        """
+        When the run is cancelled by a callback of the step's own Deferred
+        (which a cancel can no longer stop), the run fails with
+        CancelledError at once, the step's result is dropped, the next step
+        never runs and no timer is left.
+        """
+        runs: list[Deferred[None]] = []
+
+        def cancelRun(reply: Any, protocol: Any) -> Any:
+            runs[0].cancel()
+            return reply
+
+        steps = HandshakeSteps(
+            self.step("login", cancelRun), self.step("join"), stepTimeout=20.0
+        )
+        runs.append(steps.run(object(), self.clock))
+        self.pending["login"].callback(b"OK")
+        self.failureResultOf(runs[0], CancelledError)
+        self.assertEqual(self.ran, ["login"])
+        self.clock.advance(20.0)
+        self.assertEqual(self.ran, ["login"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_cancelWhileStepFailsNoUnhandledError(self) -> None:
+        """
+        When the step's callbacks cancel the run and then the step fails, the
+        run's result stays CancelledError and no unhandled error is logged.
+        """
+        runs: list[Deferred[None]] = []
+
+        def cancelThenFail(reply: Any, protocol: Any) -> Any:
+            runs[0].cancel()
+            raise ValueError("bad reply")
+
+        steps = HandshakeSteps(self.step("login", cancelThenFail), self.step("join"))
+        runs.append(steps.run(object(), self.clock))
+        self.pending.pop("login").callback(b"??")
+        self.failureResultOf(runs.pop(), CancelledError)
+        gc.collect()
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertEqual(self.ran, ["login"])
+
+    def test_notCancelledRunsEveryStep(self) -> None:
+        """When nothing cancels the run, every step runs and the run succeeds."""
+        steps = HandshakeSteps(self.step("login"), self.step("join"), stepTimeout=20.0)
+        d = steps.run(object(), self.clock)
+        self.pending["login"].callback(None)
+        self.assertNoResult(d)
+        self.pending["join"].callback(None)
+        self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(self.ran, ["login", "join"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def runWithControl(self, control: Any) -> AppFactory:
+        """
+        Connect a factory whose login step's reply calls ``control(factory)``
+        while the step's Deferred fires; check that step 2 did not run on the
+        aborted transport, and return the factory.
+        """
+
+        def onReply(reply: Any, protocol: Any) -> Any:
+            control(protocol.factory)
+            return reply
+
+        def subscribe(protocol: Any) -> Deferred[None]:
+            self.ran.append("subscribe")
+            protocol.transport.write(b"SUBSCRIBE secret-topic\r\n")
+            return Deferred()
+
+        factory = AppFactory(
+            clock=self.clock,
+            backoff=FixedBackoff(3.0),
+            alertAfter=None,
+            handshake=HandshakeSteps(
+                self.step("login", onReply), ("subscribe", subscribe), stepTimeout=20.0
+            ),
+        )
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        protocol = connector.succeed()
+        self.assertEqual(factory.status.state, ConnectionState.HANDSHAKING)
+        self.pending["login"].callback(b"BANNED")
+        self.clock.advance(0)  # the aborted transport's connectionLost
+        self.assertEqual(self.ran, ["login"])
+        self.assertEqual(protocol.transport.value(), b"")
+        self.assertTrue(protocol.transport.closed)
+        self.assertEqual(connector.state, "disconnected")
+        return factory
+
+    def test_giveUpFromStepCallback(self) -> None:
+        """
+        When step 1's reply makes the application call giveUp("banned"), the
+        factory stops, step 2 never runs (nothing is written on the aborted
+        transport) and no timer is left.
+        """
+        factory = self.runWithControl(lambda factory: factory.giveUp("banned"))
+        self.assertEqual(factory.status.state, ConnectionState.STOPPED)
+        self.assertEqual(factory.status.stopReason, "banned")
+        self.clock.advance(20.0)
+        self.assertEqual(self.ran, ["login"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_rejectedFromStepCallback(self) -> None:
+        """
+        When step 1's reply makes the application call rejected(), the
+        attempt fails with HandshakeRejected, step 2 never runs, and only
+        the retry's timer is on the clock.
+        """
+        factory = self.runWithControl(lambda factory: factory.rejected("try later"))
+        status = factory.status
+        self.assertEqual(status.state, ConnectionState.WAITING)
+        self.assertIsInstance(status.lastFailure.value, HandshakeRejected)
+        self.assertEqual([c.getTime() for c in self.clock.getDelayedCalls()], [3.0])
+        factory.giveUp("test over")
+        self.clock.advance(20.0)
+        self.assertEqual(self.ran, ["login"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_kickedFromStepCallback(self) -> None:
+        """
+        When step 1's reply makes the application call kicked(), the factory
+        stops (the default policy gives up on a kick) and step 2 never runs.
+        """
+        factory = self.runWithControl(lambda factory: factory.kicked("duplicate login"))
+        self.assertEqual(factory.status.state, ConnectionState.STOPPED)
+        self.clock.advance(20.0)
+        self.assertEqual(self.ran, ["login"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])

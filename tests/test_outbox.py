@@ -367,6 +367,28 @@ class ConnectorPathTests(OutboxTestsMixin, SynchronousTestCase):
             self.assertIn(name, str(e))
         self.assertRaises(TypeError, Outbox, self.factory, None)
 
+    def test_wrongTypes(self) -> None:
+        """
+        When maxItems, maxBytes or window is a bool (True would silently mean
+        1), a float or a str, TypeError names it; an int is kept as given.
+        """
+        for name, value, message in [
+            ("maxItems", True, "maxItems must be an int >= 1, not True"),
+            ("maxItems", 10.0, "maxItems must be an int >= 1, not 10.0"),
+            ("window", True, "window must be an int >= 1, not True"),
+            ("window", "2", "window must be an int >= 1, not '2'"),
+            ("maxBytes", True, "maxBytes must be an int >= 1 or None, not True"),
+            ("maxBytes", False, "maxBytes must be an int >= 1 or None, not False"),
+            ("maxBytes", 1.5, "maxBytes must be an int >= 1 or None, not 1.5"),
+        ]:
+            e = self.assertRaises(
+                TypeError, Outbox, self.factory, print, **{name: value}
+            )
+            self.assertEqual(str(e), message)
+        outbox = Outbox(self.factory, print, maxItems=1, maxBytes=1, window=1)
+        self.assertEqual((outbox.maxItems, outbox.maxBytes, outbox.window), (1, 1, 1))
+        outbox.detach()
+
     def test_detach(self) -> None:
         """When detached, the outbox no longer sends on connection."""
         outbox = Outbox(self.factory, self.peer.deliver)
