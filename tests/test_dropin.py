@@ -308,6 +308,39 @@ class PoolTests(_Base):
 class ConnectOnceTests(_Base):
     """stopTrying() / continueTrying = 0 before the first connectTCP()."""
 
+    def test_continueTryingOneResumesAfterStop(self) -> None:
+        """
+        RCF's resume: continueTrying = 1 after stopTrying() reads back 1, and
+        the next connector.connect() tries again for good: its refusal is
+        retried after the backoff delay. stopTrying() again takes it back.
+        """
+        factory = self.make()
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        connector.succeed()
+        factory.stopTrying()
+        connector.drop()
+        self.assertEqual((factory.status.state, factory.continueTrying), (S.STOPPED, 0))
+        factory.continueTrying = 1
+        self.assertEqual((factory.status.state, factory.continueTrying), (S.STOPPED, 1))
+        self.assertEqual(self.clock.getDelayedCalls(), [])  # no attempt by itself
+        connector.connect()
+        connector.fail()
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertEqual(factory.status.nextAttemptAt, 3.0)
+        self.clock.advance(3.0)
+        self.assertEqual(connector.attempts, 3)
+        connector.fail()
+        factory.stopTrying()
+        self.assertEqual((factory.status.state, factory.continueTrying), (S.STOPPED, 0))
+        factory.continueTrying = 1
+        factory.stopTrying()
+        self.assertEqual(factory.continueTrying, 0)
+        connector.connect()
+        connector.fail()  # connect once again: no retry
+        self.assertEqual(factory.status.state, S.STOPPED)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_stopTryingBeforeConnect(self) -> None:
         """
         When stopTrying() is called before the first connect, exactly one
