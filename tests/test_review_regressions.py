@@ -24,7 +24,6 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.spread import pb
-from twisted.trial.unittest import SynchronousTestCase
 
 from reconnect_twisted import (
     ConnectionState,
@@ -34,6 +33,9 @@ from reconnect_twisted import (
 )
 from reconnect_twisted.failover import connectFailover
 from reconnect_twisted.testing import FakeConnector, FakeEndpoint, FakeTransport
+from tests.test_dropin import AppFactory, AppProtocol
+from tests.test_dropin import _Base as DropinBase
+from tests.test_failover import FakeTCPReactor
 
 S = ConnectionState
 
@@ -41,48 +43,9 @@ ADDRESS_A = IPv4Address("TCP", "10.0.0.1", 1001)
 ADDRESS_B = IPv4Address("TCP", "10.0.0.2", 1002)
 
 
-class AppProtocol(Protocol):
-    """Counts its connectionMade / connectionLost calls."""
-
-    made = 0
-    lost = 0
-
-    def connectionMade(self) -> None:
-        self.made += 1
-
-    def connectionLost(self, reason: Failure = error.ConnectionDone) -> None:  # type: ignore[assignment]
-        self.lost += 1
-
-
-class AppFactory(ReconnectingFactory):
-    protocol = AppProtocol
-
-
-class _Base(SynchronousTestCase):
-    def setUp(self) -> None:
-        self.clock = Clock()
-
-    def make(
-        self, factoryClass: type[ReconnectingFactory] = AppFactory, **kw: Any
-    ) -> Any:
-        kw.setdefault("clock", self.clock)
-        kw.setdefault("backoff", FixedBackoff(3.0))
-        kw.setdefault("alertAfter", None)
-        return factoryClass(**kw)
-
+class _Base(DropinBase):
     def states(self, factory: ReconnectingFactory) -> list[tuple[S, int]]:
         return [(m.state, m.attempt) for m in factory.members]
-
-    def assertClean(self, factory: ReconnectingFactory, *fakes: Any) -> None:
-        """Give up, let transports close, check nothing is left behind."""
-        d = factory.giveUp("test over")
-        self.clock.advance(0)
-        self.assertIsNone(self.successResultOf(d))
-        self.assertEqual(self.clock.getDelayedCalls(), [])
-        for fake in fakes:
-            if fake.transport is not None:
-                self.assertTrue(fake.transport.closed)
-            self.assertNotEqual(fake.state, "connecting")
 
 
 # -- 1. a framework factory listed first in the bases --------------------------
@@ -475,27 +438,6 @@ class BuildbotPoolFactory(AppFactory):
         ReconnectingClientFactory.clientConnectionLost(self, connector, reason)
 
 
-class _FakeTCPReactor:
-    """connectTCP() making FakeConnectors, for connectFailover()."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self.connectors: list[FakeConnector] = []
-
-    def connectTCP(
-        self,
-        host: str,
-        port: int,
-        factory: Any,
-        timeout: Any = 30,
-        bindAddress: Any = None,
-    ) -> FakeConnector:
-        connector = FakeConnector(factory, self.clock, IPv4Address("TCP", host, port))
-        self.connectors.append(connector)
-        connector.connect()
-        return connector
-
-
 class RefusingFactory(AppFactory):
     """buildProtocol() returns None while refuse is set."""
 
@@ -569,7 +511,7 @@ class PoolTests(_Base):
         factory = self.make()
         plain = FakeConnector(factory, self.clock)
         plain.connect()
-        reactor = _FakeTCPReactor(self.clock)
+        reactor = FakeTCPReactor(self.clock, [])
         failover = connectFailover(reactor, [("a", 1), ("b", 2)], factory)
         self.assertEqual(
             [m.state for m in factory.members], [S.CONNECTING, S.CONNECTING]
