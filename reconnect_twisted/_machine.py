@@ -484,12 +484,14 @@ class Hub:
             queue.append((handler, args))
             return
         self.busy = True
+        broken = False
         try:
             while True:
                 try:
                     handler(*args)
                 except Exception:
                     _log.failure("reconnect_twisted internal error; please report")
+                    broken = True
                 queue = self._queue
                 if not queue:
                     break
@@ -497,9 +499,49 @@ class Hub:
         finally:
             self.busy = False
             self._queue = None  # (an idle factory holds no queue)
+        if broken:
+            self.run(self._recover)
         x = self._x
         if x is not None and (x._pending or x._waiters or x._closedWaiters):
             self._flush()
+
+    def _recover(self) -> None:
+        """
+        After an internal error: a link the failed step left between states
+        with nothing due (no timer of its state) is put back on the
+        schedule, ``FALLBACK_DELAY`` later, its attempt or connection
+        abandoned, so that the factory never stays wedged.
+        """
+        try:
+            self._recoverLinks()
+        except Exception:  # (never raises: run() would recover again)
+            _log.failure("reconnect_twisted could not recover; please report")
+
+    def _recoverLinks(self) -> None:
+        owner = self.owner
+        for link in self.links():
+            if link._timer is not None:
+                continue
+            state = link.state
+            if state is S.CONNECTING:
+                timeout = owner._setting_connectTimeout
+                if not timeout or link._pathTimesOut(timeout):
+                    continue  # (no timeout of ours: waiting is its normal state)
+            elif state is S.HANDSHAKING:
+                if not owner._setting_handshakeTimeout:
+                    continue
+            elif state is not S.WAITING:
+                continue
+            try:
+                if state is S.CONNECTING:
+                    link._cancelAttempt(None)
+                elif state is S.HANDSHAKING:
+                    link._cancelHandshake()
+                    if link.protocol is not None:
+                        link._release(link.protocol, abort=True)
+                link._wait(FALLBACK_DELAY)
+            except Exception:
+                _log.failure("reconnect_twisted could not recover; please report")
 
     def calloutThen(
         self,

@@ -39,13 +39,14 @@ from reconnect_twisted import (
     ConnectionState,
     ConnectionStatus,
     FixedBackoff,
+    HandshakeRejected,
     ManualNetworkMonitor,
     Outbox,
     PollingNetworkMonitor,
     ReconnectingFactory,
     SQLiteOutbox,
 )
-from reconnect_twisted.testing import FakeConnector
+from reconnect_twisted.testing import FakeConnector, connectFake
 
 from .test_outbox_sqlite import ImmediateReactor, ManualThreadPool
 
@@ -525,3 +526,61 @@ class PollingMonitorTests(SynchronousTestCase):
         )
         self.assertEqual(monitor.interval, 0.05)
         self.assertFalse(monitor.running)
+
+
+class InternalErrorRecoveryTests(SynchronousTestCase):
+    """
+    A bug inside a step ("internal error") must not wedge the factory: a
+    link left between states with nothing due is put back on the schedule.
+    """
+
+    def test_failedStepIsRecovered(self) -> None:
+        """
+        When describing a failed handshake raises (a stand-in for any bug in
+        the middle of _failed), the error is logged once as an internal
+        error, the link waits FALLBACK_DELAY (5 s) and then tries again.
+        """
+        from reconnect_twisted import _machine
+
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        calls = []
+
+        def broken(reason: Any) -> str:
+            calls.append(reason)
+            raise RuntimeError("bug")
+
+        self.patch(_machine, "describeFailure", broken)
+        clock = Clock()
+
+        class F(ReconnectingFactory):
+            protocol = Protocol
+
+        factory = F(
+            clock=clock,
+            backoff=FixedBackoff(3.0),
+            alertAfter=None,
+            handshake=lambda p: fail(HandshakeRejected("no")),
+        )
+        connector = connectFake(factory, clock)
+        connector.succeed()
+        clock.advance(0)
+        internal = [
+            e for e in events
+            if "internal error" in str(e.get("log_format", ""))
+        ]
+        self.assertEqual(len(internal), 1)
+        self.assertEqual(len(calls), 1)
+        status = factory.status
+        self.assertEqual(status.state, ConnectionState.WAITING)
+        self.assertEqual(status.nextAttemptAt, 5.0)
+        self.assertTrue(connector.transport.closed)
+        clock.advance(5.0)
+        self.assertEqual(connector.attempts, 2)
+        self.assertEqual(factory.status.state, ConnectionState.CONNECTING)
+        self.flushLoggedErrors(RuntimeError)
+        d = factory.giveUp("test over")
+        clock.advance(0)
+        self.successResultOf(d)
+        self.assertEqual(clock.getDelayedCalls(), [])
