@@ -70,6 +70,17 @@ def _delay(name: str) -> Callable[[Any], float]:
     return lambda value: checkDelay(name, value)
 
 
+def _checkJitter(value: Any) -> float:
+    """``networkUpJitter``: a delay of at most 24 h (like every delay)."""
+    jitter = checkDelay("networkUpJitter", value)
+    if jitter > MAX_DELAY_CEILING:
+        raise ValueError(
+            f"networkUpJitter must be at most {MAX_DELAY_CEILING:g} s, "
+            f"not {_show(value)}"
+        )
+    return jitter
+
+
 #: The factory's settings: name -> (default, check). Each is a property that
 #: checks what is assigned (``factory.maxRetries = "3"`` raises at once, with
 #: the constructor's message); a subclass's class attribute is checked when
@@ -78,7 +89,7 @@ _SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "connectTimeout": (30.0, _delay("connectTimeout")),
     "handshakeTimeout": (30.0, _delay("handshakeTimeout")),
     "minUptime": (5.0, _delay("minUptime")),
-    "networkUpJitter": (0.25, _delay("networkUpJitter")),
+    "networkUpJitter": (0.25, _checkJitter),
     "maxRetryLater": (3600.0, _delay("maxRetryLater")),
     "alertAfter": (60.0, _optionalDelay("alertAfter")),
     "alertEvery": (600.0, checkAlertEvery),
@@ -385,7 +396,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
     :param minUptime: seconds a connection must stay up before the backoff
         schedule resets.
     :param networkUpJitter: when the network comes back, the next attempt
-        starts within this many seconds (uniformly drawn).
+        starts within this many seconds (uniformly drawn; at most 24 h).
     :param maxRetryLater: the longest ``retryLater()`` wait the default
         policy honours.
     :param alertAfter: seconds of outage before the first ``outage`` alert

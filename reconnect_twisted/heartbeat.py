@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 
 from ._errors import HeartbeatTimeout
 from ._machine import abortTransport
+from ._validate import checkMinDelay
 
 __all__ = ["HeartbeatMixin"]
 
@@ -93,19 +94,23 @@ class HeartbeatMixin:
     def startHeartbeat(
         self, interval: float | None = None, timeout: float | None = None
     ) -> None:
-        """Start (or restart) the heartbeat, optionally with new settings."""
-        if interval is not None:
-            self.heartbeatInterval = interval
-        if timeout is not None:
-            self.heartbeatTimeout = timeout
+        """
+        Start (or restart) the heartbeat, optionally with new settings.
+
+        :raises TypeError: naming ``heartbeatInterval`` or
+            ``heartbeatTimeout`` if it is not a number.
+        :raises ValueError: naming it if it is not a finite number ``> 0``
+            (an infinite timeout would never notice a dead peer).
+        """
+        newInterval = self.heartbeatInterval if interval is None else interval
+        newTimeout = self.heartbeatTimeout if timeout is None else timeout
+        if newInterval is not None:
+            newInterval = checkMinDelay("heartbeatInterval", newInterval)
+            newTimeout = checkMinDelay("heartbeatTimeout", newTimeout)
+        self.heartbeatInterval, self.heartbeatTimeout = newInterval, newTimeout
         self._heartbeatCancel()
         if self.heartbeatInterval is None:
             return
-        if not self.heartbeatInterval > 0 or not self.heartbeatTimeout > 0:
-            raise ValueError(
-                "heartbeatInterval and heartbeatTimeout must be > 0, not "
-                f"{self.heartbeatInterval!r} and {self.heartbeatTimeout!r}"
-            )
         self._heartbeatLast = self._heartbeatNow()
         self._heartbeatPingAt = None
         self._heartbeatArm(self.heartbeatInterval)

@@ -5,6 +5,7 @@ HeartbeatTimeout within interval + timeout, leaves no timer behind.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -232,7 +233,26 @@ class PlainFactoryTests(SynchronousTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
 
     def test_invalidSettings(self) -> None:
-        """When interval or timeout is not > 0, ValueError."""
+        """
+        When interval or timeout is not a finite number > 0, an error naming
+        it; nothing is armed and the settings are unchanged.
+        """
         protocol = PingProtocol()
-        protocol.heartbeatClock = Clock()
+        clock = Clock()
+        protocol.heartbeatClock = clock
         self.assertRaises(ValueError, protocol.startHeartbeat, 0, 1)
+        finite = "must be a finite number > 0, not"
+        cases = [
+            ((1.0, math.inf), ValueError, f"heartbeatTimeout {finite} inf"),
+            ((math.nan, 1.0), ValueError, f"heartbeatInterval {finite} nan"),
+            ((1.0, "2"), TypeError, "heartbeatTimeout must be a number of seconds, "
+             "not '2'"),
+        ]
+        for args, kind, message in cases:
+            e = self.assertRaises(kind, protocol.startHeartbeat, *args)
+            self.assertEqual(str(e), message)
+        self.assertEqual(
+            (protocol.heartbeatInterval, protocol.heartbeatTimeout),
+            (type(protocol).heartbeatInterval, type(protocol).heartbeatTimeout),
+        )
+        self.assertEqual(clock.getDelayedCalls(), [])

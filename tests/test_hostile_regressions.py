@@ -584,3 +584,21 @@ class InternalErrorRecoveryTests(SynchronousTestCase):
         clock.advance(0)
         self.successResultOf(d)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class NetworkUpJitterBoundTests(SynchronousTestCase):
+    def test_aboveADay(self) -> None:
+        """
+        A networkUpJitter above 24 h (the ceiling of every delay) is refused
+        at construction and on assignment, naming the argument; 24 h is
+        accepted.
+        """
+        message = "networkUpJitter must be at most 86400 s, not 1000000000.0"
+        e = self.assertRaises(ValueError, ReconnectingFactory, networkUpJitter=1e9)
+        self.assertEqual(str(e), message)
+        factory = ReconnectingFactory(networkUpJitter=86400)
+        self.assertEqual(factory.networkUpJitter, 86400.0)
+        with self.assertRaises(ValueError) as raised:
+            factory.networkUpJitter = 1e9
+        self.assertEqual(str(raised.exception), message)
+        self.assertEqual(factory.networkUpJitter, 86400.0)
