@@ -533,12 +533,7 @@ class Hub:
             elif state is not S.WAITING:
                 continue
             try:
-                if state is S.CONNECTING:
-                    link._cancelAttempt(None)
-                elif state is S.HANDSHAKING:
-                    link._cancelHandshake()
-                    if link.protocol is not None:
-                        link._release(link.protocol, abort=True)
+                link._abandonAttempt()
                 link._wait(FALLBACK_DELAY)
             except Exception:
                 _log.failure("reconnect_twisted could not recover; please report")
@@ -2121,7 +2116,8 @@ class Machine:
             self._cancelAttempt(None)
         elif self.state is S.HANDSHAKING:
             self._cancelHandshake()
-            self._release(self.protocol, abort=True)
+            if self.protocol is not None:  # (None: released by a failed step)
+                self._release(self.protocol, abort=True)
 
     def giveUp(self, reason: str) -> None:
         """See ``ReconnectingFactory.giveUp``."""
