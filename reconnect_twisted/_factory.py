@@ -1072,12 +1072,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
     @property
     def continueTrying(self) -> int:
         """1 while the factory will (re)connect, 0 once stopped."""
-        for link in self._hub.links():
-            if link.state is not S.STOPPED and link.stopRequested is None:
-                return 1
-            if link.attemptAfterClose or link.resumeOnConnect:
-                return 1
-        return 0
+        return 1 if any(link.isTrying() for link in self._hub.links()) else 0
 
     @continueTrying.setter
     def continueTrying(self, value: object) -> None:

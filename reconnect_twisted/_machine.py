@@ -716,12 +716,9 @@ class Hub:
         """
         reason = None
         for other in self.links():
-            if other.stopRequested is not None:
-                reason = reason or other.stopRequested
-            elif other.state is S.STOPPED:
-                reason = reason or other.stopReason or "stopped"
-            else:
+            if other.isTrying():
                 return None
+            reason = reason or other.stopRequested or other.stopReason or "stopped"
         return reason
 
     def linkOfProtocol(self, protocol: Any, transport: Any = None) -> Machine:
@@ -1244,6 +1241,20 @@ class Machine:
             stopReason=self.stopReason,
             networkUp=self.hub.networkUp,
             server=None if self.driver is None else self._target(),
+        )
+
+    def isTrying(self) -> bool:
+        """
+        Whether this link will (re)connect: not stopped and not told to
+        stop, or stopped with an attempt due once its close completes, or
+        stopped after ``continueTrying = 1`` (the next ``connect()``
+        resumes). RCF's ``continueTrying`` reads 1 while any link is; a
+        connector added to a pool inherits a stop only when none is.
+        """
+        return (
+            (self.state is not S.STOPPED and self.stopRequested is None)
+            or self.attemptAfterClose
+            or self.resumeOnConnect
         )
 
     def isFree(self) -> bool:

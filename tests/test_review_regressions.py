@@ -630,6 +630,37 @@ class PoolTests(_Base):
         self.assertEqual(factory.continueTrying, 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_newPoolConnectorWhileLinkResumesAfterClose(self) -> None:
+        """
+        When a link was given up and then told to reconnect while its close
+        is still pending (it attempts once the close completes), the factory
+        is trying: continueTrying reads 1, and a connector added to the pool
+        at that moment tries like any (refused, it waits and retries) rather
+        than inheriting the earlier give-up. The getter and the pool agree
+        on "trying".
+        """
+        factory = self.make()
+        c1 = FakeConnector(factory, self.clock)
+        c1.connect()
+        c1.succeed()
+        factory.giveUp()
+        factory.reconnectNow()  # the close is pending: attempt after it
+        self.assertEqual(factory.continueTrying, 1)
+        c2 = FakeConnector(factory, self.clock)
+        c2.connect()
+        c2.fail()
+        self.assertEqual(self.states(factory), [(S.STOPPED, 0), (S.WAITING, 1)])
+        self.clock.advance(0)  # c1's close completes: its link attempts
+        self.assertEqual(self.states(factory), [(S.CONNECTING, 0), (S.WAITING, 1)])
+        self.assertEqual((c1.attempts, c2.attempts), (2, 1))
+        self.clock.advance(3.0)
+        self.assertEqual((c1.attempts, c2.attempts), (2, 2))
+        c1.succeed()
+        c2.succeed()
+        self.assertEqual(self.states(factory), [(S.CONNECTED, 0), (S.CONNECTED, 1)])
+        self.assertEqual(factory.continueTrying, 1)
+        self.assertClean(factory, c1, c2)
+
 
 # -- 8. giveUp() from a giveUp()/stopService() callback -------------------------
 
