@@ -1400,7 +1400,33 @@ class Machine:
         if self.state in (S.IDLE, S.STOPPED):
             self.stopRequested = None
             self._resume()
+            if self._networkDownAtStart():
+                if self.state is S.STOPPED:
+                    self._enter(S.CONNECTING)  # (STOPPED leads to CONNECTING only)
+                self._enter(S.OFFLINE)
+                self.notify()
+                return
             self._connectNow()
+
+    def _networkDownAtStart(self) -> bool:
+        """
+        Whether the network monitor knows, as this link starts trying, that
+        the network is down: then no attempt is spent; the link waits
+        OFFLINE and the network coming back starts it (within
+        ``networkUpJitter``).
+        """
+        hub = self.hub
+        if hub.owner.networkMonitor is None:
+            return False
+        hub.ensureMonitor()
+        if hub.networkUp is not False:
+            return False
+        _log.info(
+            "Network is down: connecting to {target} once it is back",
+            target=self._target(),
+        )
+        self._armAlert()  # (no failure will arm it: none is spent)
+        return True
 
     def attemptStarted(self, driver: Driver, key: object) -> None:
         """
@@ -1430,6 +1456,14 @@ class Machine:
                 self.stopRequested = self.stopReason or "stopped"
         if self.state in (S.IDLE, S.STOPPED):
             self._resume()
+            if self._networkDownAtStart():
+                # The application's connectTCP() began it: drop it uncounted.
+                if self.state is S.STOPPED:
+                    self._enter(S.CONNECTING)  # (STOPPED leads to CONNECTING only)
+                self._cancelAttempt(None)
+                self._enter(S.OFFLINE)
+                self.notify()
+                return
         self._enterConnecting()  # (leaving WAITING cancels the retry)
 
     def _resume(self) -> None:
@@ -2191,7 +2225,7 @@ class Machine:
         """
         since, failure = self.outageSince, self.lastFailure
         return (
-            self.attempt <= 1
+            self.attempt == 1  # (0: started while the network was down)
             and self.state is not S.CONNECTING
             and since is not None
             and self._now() - since < NETWORK_UP_COOLDOWN

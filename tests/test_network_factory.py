@@ -296,6 +296,121 @@ class NetworkAwarenessTests(SynchronousTestCase):
         self.finish()
 
 
+class StartWhileDownTests(SynchronousTestCase):
+    """
+    A factory started while its monitor already knows the network is down
+    spends no attempt: it waits OFFLINE (API.md section 5), and the network
+    coming back starts it within ``networkUpJitter``.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.monitor = ManualNetworkMonitor(isUp=False)
+        self.states: list[S] = []
+
+    def factory(self, **kw: Any) -> AppFactory:
+        kw.setdefault("backoff", FixedBackoff(3))
+        kw.setdefault("alertAfter", None)
+        factory = AppFactory(
+            clock=self.clock, networkMonitor=self.monitor, networkUpJitter=0.25, **kw
+        )
+        factory.addStatusObserver(lambda status: self.states.append(status.state))
+        return factory
+
+    def assertAttemptWithinJitter(self) -> None:
+        due = self.factoryUnderTest.status.nextAttemptAt
+        assert due is not None
+        self.assertTrue(0 <= due - self.clock.seconds() <= 0.25, due)
+        self.clock.advance(0.25)
+
+    def test_connectorStartedWhileDown(self) -> None:
+        """
+        When the application's connectTCP() starts the connector while the
+        network is down, that attempt is dropped uncounted (stopConnecting)
+        and the factory waits OFFLINE with attempt 0 and nothing scheduled;
+        network up: one attempt within the jitter, which connects.
+        """
+        factory = self.factoryUnderTest = self.factory()
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        status = factory.status
+        self.assertEqual((status.state, status.attempt), (S.OFFLINE, 0))
+        self.assertIsNone(status.nextAttemptAt)
+        self.assertEqual(connector.state, "disconnected")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(100)
+        self.assertEqual(connector.attempts, 1)
+        self.monitor.setUp(True)
+        self.assertEqual(factory.status.state, S.WAITING)
+        self.assertAttemptWithinJitter()
+        self.assertEqual((connector.attempts, factory.status.state), (2, S.CONNECTING))
+        connector.succeed()
+        status = factory.status
+        self.assertEqual((status.state, status.attempt), (S.CONNECTED, 0))
+        self.assertEqual(self.states[0], S.OFFLINE)
+        factory.giveUp()
+        self.clock.advance(0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_serviceStartedWhileDown(self) -> None:
+        """
+        When startService() runs while the network is down, the endpoint is
+        not asked to connect: OFFLINE, attempt 0 (the first status observers
+        hear); network up: one endpoint attempt within the jitter. Restarted
+        after a stop while the network is down again, it goes OFFLINE from
+        STOPPED, with no attempt either.
+        """
+        from reconnect_twisted import ReconnectingService
+        from reconnect_twisted.testing import FakeEndpoint
+
+        factory = self.factoryUnderTest = self.factory()
+        endpoint = FakeEndpoint(self.clock)
+        service = ReconnectingService(endpoint, factory)
+        service.startService()
+        self.assertEqual((factory.status.state, factory.status.attempt), (S.OFFLINE, 0))
+        self.assertEqual((endpoint.attempts, self.states), (0, [S.OFFLINE]))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.monitor.setUp(True)
+        self.assertAttemptWithinJitter()
+        self.assertEqual(endpoint.attempts, 1)
+        endpoint.succeed()
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        service.stopService()
+        self.clock.advance(0)
+        self.assertEqual(factory.status.state, S.STOPPED)
+        self.monitor.setUp(False)
+        service.startService()
+        self.assertEqual((factory.status.state, factory.status.attempt), (S.OFFLINE, 0))
+        self.assertEqual((endpoint.attempts, self.states[-1]), (1, S.OFFLINE))
+        service.stopService()
+        self.clock.advance(0)
+        self.assertEqual(factory.status.state, S.STOPPED)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_outageAlertWhileDownFromTheStart(self) -> None:
+        """
+        When the factory starts while the network is down and it stays
+        down, the outage alert still fires alertAfter later (no failure
+        arms it: none is spent), then every alertEvery.
+        """
+        alerts: list[int] = []
+        factory = self.factory(alertAfter=60.0, alertEvery=600.0)
+        self.factoryUnderTest = factory
+        factory.outageAlert = lambda status: alerts.append(status.attempt)  # type: ignore[method-assign]
+        FakeConnector(factory, self.clock).connect()
+        self.clock.advance(59.9)
+        self.assertEqual(alerts, [])
+        self.clock.advance(0.2)
+        self.assertEqual(alerts, [0])
+        self.clock.advance(599.8)
+        self.assertEqual(alerts, [0])
+        self.clock.advance(0.2)
+        self.assertEqual(alerts, [0, 0])  # (alertEvery: repeated while it lasts)
+        factory.giveUp()
+        self.clock.advance(0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
 class SocketOptionTests(SynchronousTestCase):
     def test_keepAliveAndUserTimeout(self) -> None:
         """When a TCP transport comes up, keepalive and user timeout are set."""
