@@ -209,3 +209,51 @@ async def test_endpointServiceRestart() -> None:
     assert protocol.transport.disconnected  # closed before stopService fired
     assert factory.status.state is S.STOPPED
     await stopServer(listening, server)
+
+
+@pytest_twisted.ensureDeferred
+async def test_connectTCPWhileNetworkDown() -> None:
+    """
+    When reactor.connectTCP() starts a factory whose monitor already says
+    the network is down, the real connector's attempt is cancelled with
+    nothing logged as a failure and no attempt counted (OFFLINE); when the
+    network comes back, it connects and logs in.
+    """
+    from twisted.logger import globalLogPublisher
+
+    from reconnect_twisted import ManualNetworkMonitor
+
+    errors: list[dict[str, Any]] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        if event.get("log_failure") is not None or event.get("isError"):
+            errors.append(event)
+
+    globalLogPublisher.addObserver(observe)
+    server = LoginServerFactory()
+    listening = reactor.listenTCP(0, server, interface="127.0.0.1")
+    monitor = ManualNetworkMonitor(isUp=False)
+    factory = LoginFactory(
+        clock=reactor,
+        backoff=FixedBackoff(0.05),
+        minUptime=0.2,
+        alertAfter=None,
+        networkMonitor=monitor,
+        networkUpJitter=0.05,
+    )
+    try:
+        connector = reactor.connectTCP("127.0.0.1", listening.getHost().port, factory)
+        assert (factory.status.state, factory.status.attempt) == (S.OFFLINE, 0)
+        await deferLater(reactor, 0.1)  # whatever the cancelled attempt left runs
+        assert (factory.status.state, factory.status.attempt) == (S.OFFLINE, 0)
+        assert (connector.state, server.logins) == ("disconnected", 0)
+        monitor.setUp(True)
+        await until(factory, S.CONNECTED)
+        assert (server.logins, factory.status.attempt) == (1, 0)
+        await factory.giveUp()
+        await deferLater(reactor, 0)
+        assert connector.state == "disconnected"
+    finally:
+        globalLogPublisher.removeObserver(observe)
+        await stopServer(listening, server)
+    assert errors == []
