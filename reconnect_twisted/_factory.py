@@ -36,6 +36,7 @@ from ._validate import (
     checkMinDelay,
     checkRng,
     checkUserTimeout,
+    refuseClass,
 )
 from .backoff import ExponentialBackoff, IBackoff, asBackoff
 from .handshake import HandshakeSteps, callHandshake
@@ -322,6 +323,23 @@ def _untracked(cls: type, name: str) -> Any:
     return None  # pragma: no cover (ReconnectingFactory defines them all)
 
 
+def _frameworkInitOf(cls: type) -> Callable[..., None] | None:
+    """
+    The ``__init__`` that RCF would leave to run in ``cls``: a framework
+    factory's, after ``ReconnectingFactory`` in the MRO, when ``cls``'s
+    constructor is ``ReconnectingFactory``'s own (a subclass with an
+    ``__init__`` of its own calls what it wants).
+    """
+    if getattr(cls, "__init__", None) is not ReconnectingFactory.__init__:
+        return None
+    mro = cls.__mro__
+    for base in mro[mro.index(ReconnectingFactory) + 1 :]:
+        init = base.__dict__.get("__init__")
+        if base is object or init is not None:
+            return None if base is object else cast(Callable[..., None], init)
+    return None  # pragma: no cover (object ends every MRO)
+
+
 def _rcfRetries(self: Any, connector: IConnector, reason: Failure) -> None:
     """
     RCF's ``clientConnectionFailed``/``clientConnectionLost``, for a class
@@ -410,7 +428,19 @@ class ReconnectingFactory(ReconnectingClientFactory):
     :param userTimeout: ``TCP_USER_TIMEOUT`` in seconds (Linux): how long sent
         data may stay unacknowledged before the connection is dropped;
         ``None`` leaves it alone.
+    :param args: with a framework factory listed after this class in the
+        bases (``class F(ReconnectingFactory, WebSocketClientFactory)``) and
+        no ``__init__`` of the subclass's own, the positional and unknown
+        keyword arguments are the framework's: its ``__init__`` runs first
+        with them (as it would under RCF, which has no ``__init__``).
+        Refused (``TypeError``, naming them) otherwise.
+    :param kwargs: see ``args``.
     """
+
+    #: The ``__init__`` of a framework factory after ``ReconnectingFactory``
+    #: in the class's bases, when the class has none of its own (set by
+    #: ``__init_subclass__``).
+    _frameworkInit: Callable[..., None] | None = None
 
     _settingDefaults: dict[str, Any] = {name: d for name, (d, _) in _SETTINGS.items()}
 
@@ -483,6 +513,10 @@ class ReconnectingFactory(ReconnectingClientFactory):
             method = _untracked(cls, name)
             if method is not None:
                 setattr(cls, name, _trackReport(method, name))
+        cls._frameworkInit = _frameworkInitOf(cls)
+        started = _untracked(cls, "startedConnecting")
+        if started is not None:
+            cls.startedConnecting = _trackStarted(started)  # type: ignore[assignment,method-assign]
         defaults = None
         for name, (_, check) in _SETTINGS.items():
             if name in cls.__dict__ and not isinstance(cls.__dict__[name], property):
@@ -504,7 +538,7 @@ class ReconnectingFactory(ReconnectingClientFactory):
 
     def __init__(
         self,
-        *,
+        *args: Any,
         backoff: IBackoff | Callable[[int], float] | None = None,
         handshake: Callable[[Any], Any] | None = None,
         policy: IReconnectPolicy | Callable[..., Decision] | None = None,
@@ -521,7 +555,21 @@ class ReconnectingFactory(ReconnectingClientFactory):
         rng: random.Random | None = None,
         keepAlive: tuple[float, float, int] | None = (5.0, 2.0, 3),
         userTimeout: float | None = 15.0,
+        **kwargs: Any,
     ) -> None:
+        frameworkInit = type(self)._frameworkInit
+        if frameworkInit is not None:
+            frameworkInit(self, *args, **kwargs)
+        elif args:
+            raise TypeError(
+                f"{type(self).__name__}() takes keyword arguments only "
+                f"({len(args)} positional given)"
+            )
+        elif kwargs:
+            raise TypeError(
+                f"{type(self).__name__}() got an unexpected keyword argument "
+                f"{peerText(next(iter(kwargs)), 60)!r}"
+            )
         self.configure(
             backoff=backoff,
             handshake=handshake,
@@ -574,6 +622,8 @@ class ReconnectingFactory(ReconnectingClientFactory):
             elif name == "policy":
                 self._policy = asPolicy(value)
             elif name == "networkMonitor":
+                if isinstance(value, type):
+                    refuseClass(name, value)
                 for method in ("start", "stop", "addObserver"):
                     if not callable(getattr(value, method, None)):
                         raise TypeError(
@@ -582,6 +632,8 @@ class ReconnectingFactory(ReconnectingClientFactory):
                         )
                 self.networkMonitor = value
             elif name == "clock":
+                if isinstance(value, type):
+                    refuseClass(name, value)
                 if not callable(getattr(value, "callLater", None)):
                     raise TypeError(f"clock must provide IReactorTime, not {value!r}")
                 self.clock = cast(Any, value)
@@ -1217,6 +1269,29 @@ def _kickLink(link: Machine, error: Kicked, stoppedAll: list[Machine]) -> None:
         if other is not link and other.state is not S.STOPPED:
             other.giveUp(reason)
             stoppedAll.append(other)
+
+
+def _trackStarted(
+    method: Callable[[Any, IConnector], None],
+) -> Callable[[Any, IConnector], None]:
+    """
+    Wrap a subclass's ``startedConnecting`` (Twisted's client howto
+    overrides it without calling the base method, a no-op in RCF): the
+    machine hears of the attempt first, then the override runs, the machine
+    at rest (a control it calls takes effect at once). An override that
+    raises is logged; the attempt goes on, as the connector's does.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: ReconnectingFactory, connector: IConnector) -> None:
+        ReconnectingFactory.startedConnecting(self, connector)
+        try:
+            method(self, connector)
+        except Exception:
+            _log.failure("startedConnecting() raised; carrying on")
+
+    wrapper._reconnectTracked = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 def _trackReport(

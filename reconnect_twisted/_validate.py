@@ -10,7 +10,7 @@ import inspect
 import math
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 #: The largest value of a C ``int``: ``TCP_USER_TIMEOUT`` (in milliseconds)
 #: must fit one.
@@ -363,10 +363,7 @@ def adapt(
     if interface.providedBy(value):
         return value
     if isinstance(value, type) and interface.implementedBy(value):
-        raise TypeError(
-            f"{name} must be an instance, not the class {value.__name__}; "
-            f"did you mean {value.__name__}()?"
-        )
+        refuseClass(name, value)
     if callable(value):
         return wrap(value)
     raise TypeError(
@@ -392,3 +389,11 @@ def checkRng(value: Any) -> random.Random:
     if not isinstance(value, random.Random):
         raise TypeError(f"rng must be a random.Random, not {value!r}")
     return value
+
+
+def refuseClass(name: str, value: type) -> NoReturn:
+    """Raise the ``TypeError`` for argument ``name`` given a class, not an instance."""
+    raise TypeError(
+        f"{name} must be an instance, not the class {value.__name__}; "
+        f"did you mean {value.__name__}()?"
+    )

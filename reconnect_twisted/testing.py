@@ -62,13 +62,22 @@ class FakeTransport(StringTransport):
         self._clock = clock
         self._onClose = onClose
         self._closeScheduled = False
+        self._closeReason: BaseException = error.ConnectionDone()
         self.closed = False
 
     def _scheduleClose(self, reason: BaseException) -> None:
-        if self._closeScheduled or self.closed:
+        if self.closed:
+            return
+        if self._closeScheduled:
+            if isinstance(reason, error.ConnectionAborted):
+                self._closeReason = reason  # an abort overtakes a clean close
             return
         self._closeScheduled = True
-        self._clock.callLater(0, self._onClose, Failure(reason))
+        self._closeReason = reason
+        self._clock.callLater(0, self._deliverClose)
+
+    def _deliverClose(self) -> None:
+        self._onClose(Failure(self._closeReason))
 
     def unregisterProducer(self) -> None:
         """
@@ -85,8 +94,13 @@ class FakeTransport(StringTransport):
         self._scheduleClose(error.ConnectionDone("closed by the client"))
 
     def abortConnection(self) -> None:
-        """Abort: ``ConnectionAborted`` on the next turn."""
-        cast(Any, super()).abortConnection()
+        """
+        Abort: ``ConnectionAborted`` on the next turn (also after a
+        ``loseConnection`` whose close is still pending, as a TCP
+        transport's abort overtakes its clean close).
+        """
+        self.disconnected = True  # (as StringTransport's abortConnection)
+        StringTransport.loseConnection(self)  # (not ours: that closes cleanly)
         self._scheduleClose(error.ConnectionAborted("aborted by the client"))
 
 
@@ -118,16 +132,30 @@ class FakeConnector:
         self.state = "disconnected"
         self.protocol: Any = None
         self.transport: FakeTransport | None = None
+        self.factoryStarted = False
 
     # IConnector
 
     def connect(self) -> None:
-        """Start an attempt and tell the factory (``startedConnecting``)."""
+        """
+        Start an attempt and tell the factory (``startedConnecting``); as a
+        Twisted connector does, start the factory first (``doStart``, so
+        its ``startFactory``) unless it is started already.
+        """
         if self.state != "disconnected":
             raise RuntimeError(f"can't connect in this state: {self.state}")
         self.state = "connecting"
+        if not self.factoryStarted:
+            self.factory.doStart()
+            self.factoryStarted = True
         self.attempts += 1
         self.factory.startedConnecting(self)
+
+    def _stopFactory(self) -> None:
+        """After a report: stop the factory unless it connected us again."""
+        if self.state == "disconnected" and self.factoryStarted:
+            self.factory.doStop()
+            self.factoryStarted = False
 
     def stopConnecting(self) -> None:
         """Cancel the attempt: ``clientConnectionFailed`` with ``UserError``."""
@@ -177,6 +205,7 @@ class FakeConnector:
         self.factory.clientConnectionFailed(
             self, _failure(reason, error.ConnectionRefusedError())
         )
+        self._stopFactory()
 
     def drop(self, reason: BaseException | Failure | None = None) -> None:
         """
@@ -196,6 +225,7 @@ class FakeConnector:
         finally:
             self.state = "disconnected"
         self.factory.clientConnectionLost(self, failure)
+        self._stopFactory()
 
 
 def _failure(reason: BaseException | Failure | None, default: BaseException) -> Failure:
@@ -243,13 +273,20 @@ class FakeEndpoint:
         return "connected" if self.protocol is not None else "disconnected"
 
     def connect(self, protocolFactory: Factory) -> Deferred[Any]:
-        """Start an attempt; the returned Deferred fires on ``succeed()``."""
+        """
+        Start an attempt; the returned Deferred fires on ``succeed()``. As a
+        TCP endpoint's connector does, the factory is started
+        (``doStart``) for the attempt and stopped (``doStop``) when it
+        fails, is cancelled, or its connection is lost.
+        """
         self.attempts += 1
 
         def cancel(d: Deferred[Any]) -> None:
             self.cancelled += 1
             self._pending = None
+            protocolFactory.doStop()
 
+        protocolFactory.doStart()
         d: Deferred[Any] = Deferred(cancel)
         self._pending = d
         self._factory = protocolFactory
@@ -270,9 +307,11 @@ class FakeEndpoint:
     def fail(self, reason: BaseException | Failure | None = None) -> None:
         """Fail the attempt (``ConnectionRefusedError`` by default)."""
         d, self._pending = self._pending, None
-        if d is None:
+        if d is None or self._factory is None:
             raise RuntimeError("no attempt in flight")
+        factory = self._factory
         d.errback(_failure(reason, error.ConnectionRefusedError()))
+        factory.doStop()
 
     def drop(self, reason: BaseException | Failure | None = None) -> None:
         """Lose the connection (``ConnectionLost`` by default)."""
@@ -284,3 +323,5 @@ class FakeEndpoint:
         protocol.connectionLost(
             _failure(reason, error.ConnectionLost("connection lost"))
         )
+        if self._factory is not None:
+            self._factory.doStop()

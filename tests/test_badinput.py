@@ -174,6 +174,25 @@ class ConstructorTests(_Checks):
             TypeError, "policy", lambda: AppFactory(policy=DefaultPolicy)
         )
 
+    def test_clockAndMonitorClasses(self) -> None:
+        """
+        When clock= or networkMonitor= is given a class instead of an
+        instance (a missing ``()``), TypeError names the argument and the
+        fix at construction (not an "internal error" at the first attempt).
+        """
+        from twisted.internet.task import Clock
+
+        from reconnect_twisted import ManualNetworkMonitor
+
+        for name, cls in (("clock", Clock), ("networkMonitor", ManualNetworkMonitor)):
+            with self.assertRaises(TypeError) as raised:
+                AppFactory(**{name: cls})
+            self.assertEqual(
+                str(raised.exception),
+                f"{name} must be an instance, not the class {cls.__name__}; "
+                f"did you mean {cls.__name__}()?",
+            )
+
     def test_handshakeSteps(self) -> None:
         """When HandshakeSteps gets bad steps or timeouts, the error names them."""
         for kind, name, make in [

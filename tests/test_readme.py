@@ -152,12 +152,17 @@ class QuickStartTests(SynchronousTestCase):
         self.assertEqual(connector.attempts, 2)
 
     def test_badCredentialsStop(self) -> None:
-        """When the login is refused, the factory gives up with the server's words."""
+        """
+        When the login is refused, the factory gives up with the example's
+        own reason, not the server's reply (which may echo the login line).
+        """
         connector = self.connect()
         protocol = self.run_(connector.succeed)
-        self.run_(protocol.dataReceived, b"ERR bad-password\r\n")
+        self.run_(protocol.dataReceived, b"ERR bad-password LOGIN alice s3cret\r\n")
         status = self.factory.status
         self.assertEqual(status.state, S.STOPPED)
-        self.assertIn("ERR bad-password", status.stopReason)
+        self.assertEqual(
+            status.stopReason, "gave up: handshake permanently rejected: login refused"
+        )
         self.advance(3600)
         self.assertEqual(connector.attempts, 1)

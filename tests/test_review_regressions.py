@@ -799,3 +799,200 @@ class ServiceRestartTests(_Base):
         )
         self.assertEqual(factory.status.state, S.STOPPED)
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+# -- 10. startedConnecting() overridden without calling the base ----------------
+
+
+class HowtoFactory(AppFactory):
+    """Twisted's client howto: ``startedConnecting`` prints, never chains."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.started: list[str] = []
+
+    def startedConnecting(self, connector: Any) -> None:
+        self.started.append(self.status.state.value)
+
+
+class ChainingHowtoFactory(HowtoFactory):
+    def startedConnecting(self, connector: Any) -> None:
+        super().startedConnecting(connector)
+        ReconnectingFactory.startedConnecting(self, connector)
+
+
+class RaisingStartFactory(AppFactory):
+    def startedConnecting(self, connector: Any) -> None:
+        raise RuntimeError("app bug")
+
+
+class StopInStartFactory(AppFactory):
+    def startedConnecting(self, connector: Any) -> None:
+        self.stopTrying()
+
+
+class StartedConnectingOverrideTests(_Base):
+    def test_howtoOverrideSeesEveryAttempt(self) -> None:
+        """
+        When startedConnecting() is overridden without calling the base (a
+        no-op in RCF), the machine still hears of each attempt first: the
+        override sees CONNECTING, the first connection is kept (not closed
+        as "made while idle"), and a retry calls the override again.
+        """
+        factory = self.make(HowtoFactory)
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        self.assertEqual(factory.started, ["connecting"])
+        self.assertEqual(factory.status.state, S.CONNECTING)
+        protocol = connector.succeed()
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.assertEqual((protocol.made, protocol.lost), (1, 0))
+        connector.drop()
+        self.clock.advance(3.0)
+        self.assertEqual((factory.started, connector.attempts), (["connecting"] * 2, 2))
+        connector.fail()  # (the loss was failure 1, this refusal is 2)
+        self.assertEqual(self.states(factory), [(S.WAITING, 2)])
+        self.assertClean(factory, connector)
+
+    def test_connectOnceWithHowtoOverride(self) -> None:
+        """
+        When stopTrying() comes before connectTCP() (RCF's connect-once
+        idiom) and startedConnecting() is overridden, the one connection is
+        made and kept, and not remade once lost.
+        """
+        factory = self.make(HowtoFactory)
+        factory.stopTrying()
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        protocol = connector.succeed()
+        self.assertEqual((factory.status.state, protocol.lost), (S.CONNECTED, 0))
+        connector.drop()
+        self.clock.advance(10.0)
+        self.assertEqual((connector.attempts, factory.status.state), (1, S.STOPPED))
+        self.assertClean(factory, connector)
+
+    def test_chainingOverrideReportsOnce(self) -> None:
+        """
+        When the override does call the base (twice, even), the attempt is
+        still one attempt: attempt 0 CONNECTING, a refusal counts once.
+        """
+        factory = self.make(ChainingHowtoFactory)
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        self.assertEqual(self.states(factory), [(S.CONNECTING, 0)])
+        connector.fail()
+        self.assertEqual(self.states(factory), [(S.WAITING, 1)])
+        self.clock.advance(3.0)
+        self.assertEqual((connector.attempts, factory.started), (2, ["connecting"] * 2))
+        self.assertClean(factory, connector)
+
+    def test_raisingOverrideIsLoggedAttemptGoesOn(self) -> None:
+        """
+        When the override raises, that is logged once per call and the
+        attempt goes on: it connects and the factory is CONNECTED.
+        """
+        factory = self.make(RaisingStartFactory)
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        connector.succeed()
+        self.assertEqual(factory.status.state, S.CONNECTED)
+        self.assertClean(factory, connector)
+
+    def test_controlFromOverride(self) -> None:
+        """
+        When the override calls stopTrying() during the attempt it reports,
+        the control acts on the attempt the machine already knows of: it is
+        cancelled (stopConnecting), the factory is STOPPED at once and
+        nothing is retried.
+        """
+        factory = self.make(StopInStartFactory)
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        self.assertEqual(factory.status.state, S.STOPPED)
+        self.assertEqual(connector.state, "disconnected")
+        self.clock.advance(10.0)
+        self.assertEqual((connector.attempts, factory.status.state), (1, S.STOPPED))
+        self.assertClean(factory, connector)
+
+
+# -- 11. a framework factory after ReconnectingFactory in the bases -------------
+
+
+class UrlFactory(ClientFactory):
+    """A framework factory whose ``__init__`` needs an argument."""
+
+    def __init__(self, url: str, *, debug: bool = False) -> None:
+        self.url, self.debug = url, debug
+
+
+class RCFFirstUrl(ReconnectingFactory, UrlFactory):
+    protocol = AppProtocol
+
+
+class ReconnectingFirstPB(ReconnectingFactory, pb.PBClientFactory):
+    pass
+
+
+class OwnInit(ReconnectingFactory, UrlFactory):
+    def __init__(self) -> None:
+        ReconnectingFactory.__init__(self, minUptime=0.0)
+        UrlFactory.__init__(self, "ws://own")
+
+
+class FrameworkAfterUsTests(_Base):
+    def test_pbFrameworkInitRuns(self) -> None:
+        """
+        When PBClientFactory comes after ReconnectingFactory in the bases
+        (RCF-first code), its __init__ runs as it would under RCF (which has
+        none): its state exists, its keyword arguments reach it, and ours
+        are still ours.
+        """
+        factory = ReconnectingFirstPB(unsafeTracebacks=True, backoff=FixedBackoff(3.0))
+        self.assertEqual(
+            (factory.rootObjectRequests, factory._broker, factory.unsafeTracebacks),
+            ([], None, True),
+        )
+        self.assertEqual(factory.backoff.interval, 3.0)  # type: ignore[union-attr]
+
+    def test_frameworkPositionalAndKeywordArguments(self) -> None:
+        """
+        When the framework's __init__ takes a positional argument, it gets
+        it (and its keywords); our keywords configure the factory, which
+        connects and reconnects.
+        """
+        factory = RCFFirstUrl("ws://server", debug=True, clock=self.clock,
+                              backoff=FixedBackoff(3.0), alertAfter=None)
+        self.assertEqual((factory.url, factory.debug), ("ws://server", True))
+        connector = FakeConnector(factory, self.clock)
+        connector.connect()
+        connector.succeed()
+        connector.drop()
+        self.assertEqual(factory.status.nextAttemptAt, 3.0)
+        self.assertClean(factory, connector)
+
+    def test_ownInitUntouched(self) -> None:
+        """
+        When the subclass has an __init__ of its own, it alone decides: the
+        framework's __init__ runs once, with its arguments.
+        """
+        factory = OwnInit()
+        self.assertEqual((factory.url, factory.minUptime), ("ws://own", 0.0))
+
+    def test_noFrameworkRefusesExtraArguments(self) -> None:
+        """
+        Without a framework base, positional and unknown keyword arguments
+        are refused with a TypeError naming the class and the argument.
+        """
+        with self.assertRaises(TypeError) as positional:
+            AppFactory(5)
+        self.assertEqual(
+            str(positional.exception),
+            "AppFactory() takes keyword arguments only (1 positional given)",
+        )
+        with self.assertRaises(TypeError) as keyword:
+            ReconnectingFactory(backof=FixedBackoff(3.0))
+        self.assertEqual(
+            str(keyword.exception),
+            "ReconnectingFactory() got an unexpected keyword argument 'backof'",
+        )
