@@ -237,6 +237,8 @@ class FailoverEndpoint:
         names: Sequence[str] | None = None,
     ) -> None:
         self.endpoints = list(endpoints)
+        if not self.endpoints:
+            raise ValueError("endpoints: at least one endpoint is needed")
         for endpoint in self.endpoints:
             if not callable(getattr(endpoint, "connect", None)):
                 raise TypeError(

@@ -14,6 +14,7 @@ quiet for ``heartbeatInterval`` and aborts the transport with
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -41,7 +42,14 @@ class HeartbeatMixin:
       (``CONNECTED``); with any other factory, at ``connectionMade``. In a
       pool (one factory, several connectors), call :meth:`startHeartbeat`
       yourself.
-    * It stops in ``connectionLost``: no timer is left behind.
+    * It stops in ``connectionLost``: no timer is left behind, also when a
+      subclass overrides ``connectionLost`` without calling the mixin's (the
+      override is wrapped when the class is made, as is an overriding
+      ``dataReceived``, which still counts as a sign of life).
+    * ``heartbeatInterval`` and ``heartbeatTimeout`` given as class
+      attributes are checked when the class is made; set on an instance,
+      when the connection is made (a bad one is logged and that connection
+      runs without a heartbeat).
     * Time comes from ``heartbeatClock``, else the factory's ``clock``,
       else the global reactor.
     * With ``heartbeatAnyData`` (the default), any inbound data counts as a
@@ -63,6 +71,24 @@ class HeartbeatMixin:
     _heartbeatLast: float = 0.0
     _heartbeatPingAt: float | None = None
     _heartbeatTimedOut = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        interval = cls.__dict__.get("heartbeatInterval")
+        timeout = cls.__dict__.get("heartbeatTimeout")
+        try:
+            if interval is not None:
+                checkMinDelay("heartbeatInterval", interval)
+            if "heartbeatTimeout" in cls.__dict__:
+                checkMinDelay("heartbeatTimeout", timeout)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{cls.__name__}.{e}") from None
+        lost = cls.__dict__.get("connectionLost")
+        if callable(lost) and not getattr(lost, "_heartbeatStops", False):
+            cls.connectionLost = _stoppingFirst(lost)  # type: ignore[method-assign]
+        received = cls.__dict__.get("dataReceived")
+        if callable(received) and not getattr(received, "_heartbeatNotes", False):
+            cls.dataReceived = _notingFirst(received)  # type: ignore[method-assign]
 
     # -- what the application provides ---------------------------------------
 
@@ -146,15 +172,20 @@ class HeartbeatMixin:
         def connected(protocol: object) -> None:
             self._heartbeatWait = None
             if protocol is self and getattr(self, "connected", True):
-                self.startHeartbeat()
+                try:
+                    self.startHeartbeat()
+                except (TypeError, ValueError) as e:
+                    _log.error(
+                        "Heartbeat of {protocol} not started: {error}",
+                        protocol=type(self).__name__,
+                        error=str(e),
+                    )
 
         wait.addCallbacks(connected, lambda failure: None)
 
     def dataReceived(self, data: bytes) -> None:
         """Note a sign of life (with ``heartbeatAnyData``), then handle ``data``."""
-        if self.heartbeatAnyData:
-            self._heartbeatLast = self._heartbeatNow()
-            self._heartbeatPingAt = None
+        self._heartbeatNoteData()
         super().dataReceived(data)  # type: ignore[misc]
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
@@ -162,7 +193,16 @@ class HeartbeatMixin:
         self.stopHeartbeat()
         super().connectionLost(reason)  # type: ignore[misc]
 
+    # (The mixin's own: __init_subclass__ wraps only a subclass's overrides.)
+    connectionLost._heartbeatStops = True  # type: ignore[attr-defined]
+    dataReceived._heartbeatNotes = True  # type: ignore[attr-defined]
+
     # -- inside --------------------------------------------------------------
+
+    def _heartbeatNoteData(self) -> None:
+        if self.heartbeatAnyData:
+            self._heartbeatLast = self._heartbeatNow()
+            self._heartbeatPingAt = None
 
     def _heartbeatNow(self) -> float:
         return float(self._heartbeatReactor().seconds())
@@ -232,3 +272,27 @@ class HeartbeatMixin:
                 type(self).connectionLost(self, Failure(error))
 
         attributes["connectionLost"] = lost
+
+
+def _stoppingFirst(method: Any) -> Any:
+    """A subclass's ``connectionLost``, which stops the heartbeat first."""
+
+    @functools.wraps(method)
+    def connectionLost(self: HeartbeatMixin, *args: Any, **kwargs: Any) -> Any:
+        self.stopHeartbeat()
+        return method(self, *args, **kwargs)
+
+    connectionLost._heartbeatStops = True  # type: ignore[attr-defined]
+    return connectionLost
+
+
+def _notingFirst(method: Any) -> Any:
+    """A subclass's ``dataReceived``, which notes the sign of life first."""
+
+    @functools.wraps(method)
+    def dataReceived(self: HeartbeatMixin, *args: Any, **kwargs: Any) -> Any:
+        self._heartbeatNoteData()
+        return method(self, *args, **kwargs)
+
+    dataReceived._heartbeatNotes = True  # type: ignore[attr-defined]
+    return dataReceived

@@ -104,9 +104,9 @@ class Outbox:
     :param overflow: ``"fail"`` (the new ``put()`` fails) or
         ``"drop-oldest"`` (the oldest queued items are dropped to make room).
     :param withIds: pass each item's id to ``deliver`` as a third argument.
-    :raises TypeError: naming the argument if ``deliver`` is not callable or
-        ``maxItems``, ``maxBytes`` or ``window`` is not an ``int`` (bools are
-        refused).
+    :raises TypeError: naming the argument if ``deliver`` (or a given
+        ``sizeOf``) is not callable or ``maxItems``, ``maxBytes`` or
+        ``window`` is not an ``int`` (bools are refused).
     :raises ValueError: naming the argument if one of those is below 1, or
         ``overflow`` is unknown.
 
@@ -128,6 +128,8 @@ class Outbox:
     ) -> None:
         if not callable(deliver):
             raise TypeError(f"deliver must be callable, not {deliver!r}")
+        if sizeOf is not None and not callable(sizeOf):
+            raise TypeError(f"sizeOf must be callable or None, not {sizeOf!r}")
         _checkCount("maxItems", maxItems)
         if maxBytes is not None:
             _checkCount("maxBytes", maxBytes, " or None")
@@ -307,12 +309,17 @@ class Outbox:
             self._pumping = False
 
     def _sendWhatFits(self) -> None:
+        factory = self.factory
         while (
             self._sending
             and self._queue
             and self._queue[0].stored
             and len(self._inFlight) < self.window
         ):
+            if factory.status.state is not S.CONNECTED:
+                # A deliver() (or what it called) gave up, kicked, stopped:
+                # nothing more goes out on the connection being closed.
+                break
             entry = self._queue.popleft()
             if entry.sends:
                 self.resent += 1
@@ -330,12 +337,12 @@ class Outbox:
             return  # failed already (the factory stopped): a late answer
         current = generation == self._generation
         if not isinstance(result, Failure):
-            # Acknowledged: done, whichever connection it was sent on.
+            # Acknowledged: done, whichever connection it was sent on (a late
+            # answer from the old one frees the slot of its resend: pump).
             self._forget(entry)
             self.delivered += 1
             entry.deferred.callback(result)
-            if current:
-                self._pump()
+            self._pump()
             return
         if not current:
             return  # its connection ended: it was put back already

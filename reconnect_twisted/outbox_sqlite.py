@@ -28,6 +28,7 @@ Crash guarantees (see ``docs/outbox.rst``):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,14 +66,22 @@ _STORABLE = (int, float, str, bytes)
 
 
 class _Batch:
-    """Writes committed together, and who waits for that commit."""
+    """
+    Writes committed together, and who waits for that commit: the rows to
+    insert (by ``seq``, with their entries) and the ``seq`` of each row to
+    delete.
+    """
 
-    __slots__ = ("inserted", "statements", "waiters")
+    __slots__ = ("deletes", "inserted", "inserts", "waiters")
 
     def __init__(self) -> None:
-        self.statements: list[tuple[str, tuple[Any, ...]]] = []
-        self.inserted: list[_Entry] = []
+        self.inserts: dict[int, tuple[Any, ...]] = {}
+        self.inserted: dict[int, _Entry] = {}
+        self.deletes: list[int] = []
         self.waiters: list[Deferred[None]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.inserts or self.deletes)
 
 
 class _Writer:
@@ -93,16 +102,32 @@ class _Writer:
         self.next = _Batch()
         self.current: _Batch | None = None
 
-    def write(self, sql: str, args: tuple[Any, ...], entry: _Entry | None) -> None:
-        """Add a statement (an INSERT of ``entry``) to the next batch."""
-        self.next.statements.append((sql, args))
-        if entry is not None:
-            self.next.inserted.append(entry)
+    def insert(self, entry: _Entry, stored: Any) -> None:
+        """Add ``entry``'s row to the next batch."""
+        batch = self.next
+        batch.inserts[entry.seq] = (entry.seq, entry.itemId, stored)
+        batch.inserted[entry.seq] = entry
+        self._start()
+
+    def delete(self, entry: _Entry) -> None:
+        """
+        Delete ``entry``'s row in the next batch; if its INSERT is still
+        waiting there (a commit is slow and items are dropped or acknowledged
+        meanwhile), drop the INSERT instead: the batch holds at most one
+        statement per item held (bounded by ``maxItems``), not two per put.
+        """
+        batch = self.next
+        if batch.inserts.pop(entry.seq, None) is not None:
+            del batch.inserted[entry.seq]
+            if not batch and self.current is None:
+                self._start()  # (settles the waiters of what is now nothing)
+            return
+        batch.deletes.append(entry.seq)
         self._start()
 
     def flush(self) -> Deferred[None]:
         """Fires once everything written so far is committed."""
-        if self.next.statements:
+        if self.next:
             batch = self.next
         elif self.current is not None:
             batch = self.current
@@ -113,20 +138,34 @@ class _Writer:
         return d
 
     def _start(self) -> None:
-        if self.current is not None or not self.next.statements:
+        if self.current is not None:
             return
-        batch, self.next = self.next, _Batch()
+        batch = self.next
+        if not batch:
+            waiters, batch.waiters = batch.waiters, []
+            for waiter in waiters:  # nothing left to commit: written already
+                waiter.callback(None)
+            return
+        self.next = _Batch()
         self.current = batch
-        d = self.runInThread(self._commit, batch.statements)
+        try:
+            d = self.runInThread(self._commit, list(batch.inserts.values()),
+                                 list(batch.deletes))
+        except Exception:
+            d = fail()  # (a thread pool that refuses: the batch failed)
         d.addBoth(self._done, batch)
 
-    def _commit(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _commit(
+        self, inserts: list[tuple[Any, ...]], deletes: list[int]
+    ) -> None:
         # In the worker thread: the only user of the connection meanwhile.
         connection = self.connection
         try:
             connection.execute("BEGIN IMMEDIATE")
-            for sql, args in statements:
-                connection.execute(sql, args)
+            for args in inserts:
+                connection.execute(_INSERT, args)
+            for seq in deletes:
+                connection.execute(_DELETE, (seq,))
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
@@ -198,6 +237,18 @@ class SQLiteOutbox(Outbox):
         threadpool: Any = None,
         reactor: Any = None,
     ) -> None:
+        if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
+            raise TypeError(f"path must be a str or os.PathLike, not {type(path)!r}")
+        for name, function in (("encode", encode), ("decode", decode)):
+            if function is not None and not callable(function):
+                raise TypeError(f"{name} must be callable or None, not {function!r}")
+        if threadpool is not None and not callable(
+            getattr(threadpool, "callInThreadWithCallback", None)
+        ):
+            raise TypeError(
+                "threadpool must have callInThreadWithCallback (e.g. "
+                f"reactor.getThreadPool()), not {type(threadpool)!r}"
+            )
         self.path = Path(path)
         self.encode = encode
         self.decode = decode
@@ -283,16 +334,16 @@ class SQLiteOutbox(Outbox):
 
     def _added(self, entry: _Entry, prepared: Any) -> None:
         entry.stored = False
-        self._writer.write(_INSERT, (entry.seq, entry.itemId, prepared), entry)
+        self._writer.insert(entry, prepared)
 
     def _removed(self, entry: _Entry) -> None:
         if self._closing is not None:
             return  # a late acknowledgement: the item stays in the file
-        self._writer.write(_DELETE, (entry.seq,), None)
+        self._writer.delete(entry)
 
     def _committed(self, batch: _Batch, failure: Failure | None) -> None:
         if failure is None:
-            for entry in batch.inserted:
+            for entry in batch.inserted.values():
                 entry.stored = True
             self._pump()
             return
@@ -302,7 +353,7 @@ class SQLiteOutbox(Outbox):
             failure,
             path=str(self.path),
         )
-        for entry in batch.inserted:
+        for entry in batch.inserted.values():
             if not entry.stored and not entry.deferred.called:
                 self._dropUnstored(entry)
                 self.failed += 1

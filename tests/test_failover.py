@@ -437,6 +437,16 @@ class ConnectorArgumentTests(SynchronousTestCase):
             factory.clock.advance(10)  # type: ignore[attr-defined]
             self.assertEqual(factory.clock.getDelayedCalls(), [])  # type: ignore[attr-defined]
 
+    def test_noEndpoints(self) -> None:
+        """When FailoverEndpoint gets no endpoint, ValueError names endpoints."""
+        from reconnect_twisted.failover import FailoverEndpoint
+
+        with self.assertRaises(ValueError) as raised:
+            FailoverEndpoint([])
+        self.assertEqual(
+            str(raised.exception), "endpoints: at least one endpoint is needed"
+        )
+
     def test_badServers(self) -> None:
         """
         When a server is not a (str, int) pair with a port in [1, 65535],

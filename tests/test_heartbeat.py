@@ -186,6 +186,74 @@ class HeartbeatTestsMixin:
         self.finish()
 
 
+    def test_overridesWithoutSuperStillStop(self: Any) -> None:
+        """
+        When the protocol overrides connectionLost and dataReceived without
+        calling the mixin's (a plain Protocol subclass habit), the heartbeat
+        still stops at the loss (no timer left, no ping on the dead
+        connection) and inbound data still counts as a sign of life.
+        """
+
+        class Bare(HeartbeatMixin, Protocol):
+            heartbeatInterval = 5.0
+            heartbeatTimeout = 2.0
+            pings: list[float]
+
+            def sendPing(self) -> None:
+                self.pings.append(self.factory.clock.seconds())  # type: ignore[union-attr]
+
+            def dataReceived(self, data: bytes) -> None:
+                pass
+
+            def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+                pass
+
+        Bare.pings = []
+        self.factory.protocol = Bare
+        protocol = self.connect()
+        self.clock.advance(4)
+        protocol.dataReceived(b"hello")  # t = 4: quiet until 9
+        self.clock.advance(4.9)
+        self.assertEqual(Bare.pings, [])
+        self.clock.advance(0.1)
+        self.assertEqual(Bare.pings, [9.0])
+        self.driver.drop()
+        self.assertFalse(protocol.heartbeatRunning)
+        self.clock.advance(2)  # (the retry: a new attempt, never connected)
+        self.assertEqual(Bare.pings, [9.0])
+        self.finish()
+
+    def test_badInstanceSettingLoggedNoHeartbeat(self: Any) -> None:
+        """
+        When an instance sets a bad heartbeatInterval before connecting, the
+        connection runs without a heartbeat and one error names the setting
+        (no unhandled error in a Deferred).
+        """
+        from twisted.logger import LogLevel, globalLogPublisher
+
+        events: list[Any] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+
+        class BadInterval(PingProtocol):
+            def __init__(self) -> None:
+                super().__init__()
+                self.heartbeatInterval = 0
+
+        self.factory.protocol = BadInterval
+        protocol = self.connect()
+        self.assertEqual(self.factory.status.state, S.CONNECTED)
+        self.assertFalse(protocol.heartbeatRunning)
+        errors = [e for e in events if e.get("log_level") is LogLevel.error]
+        self.assertEqual(
+            [e["error"] for e in errors],
+            ["heartbeatInterval must be a finite number > 0, not 0"],
+        )
+        self.clock.advance(100)
+        self.assertEqual(protocol.pings, [])
+        self.finish()
+
+
 class ConnectorPathTests(HeartbeatTestsMixin, SynchronousTestCase):
     path = "connector"
 
@@ -231,6 +299,25 @@ class PlainFactoryTests(SynchronousTestCase):
         protocol.connectionLost(Failure(Exception("aborted")))
         self.assertTrue(protocol.lost[0].check(HeartbeatTimeout))
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_badClassSettingsRefusedAtClassCreation(self) -> None:
+        """
+        When a protocol class sets a bad heartbeatInterval or
+        heartbeatTimeout, making the class raises, naming class and setting.
+        """
+        for name, value, kind, message in [
+            ("heartbeatInterval", 0, ValueError,
+             "P.heartbeatInterval must be a finite number > 0, not 0"),
+            ("heartbeatInterval", "15", TypeError,
+             "P.heartbeatInterval must be a number of seconds, not '15'"),
+            ("heartbeatTimeout", math.inf, ValueError,
+             "P.heartbeatTimeout must be a finite number > 0, not inf"),
+        ]:
+            with self.assertRaises(kind) as raised:
+                type("P", (HeartbeatMixin, Protocol), {name: value})
+            self.assertEqual(str(raised.exception), message)
+        off = type("P", (HeartbeatMixin, Protocol), {"heartbeatInterval": None})
+        self.assertIsNone(off.heartbeatInterval)
 
     def test_invalidSettings(self) -> None:
         """

@@ -242,6 +242,61 @@ class OutboxTestsMixin:
         self.finish()
 
 
+    def test_lateAckFromOldConnectionKeepsSending(self: Any) -> None:
+        """
+        When the old connection's acknowledgement of an item arrives after
+        the item was resent on the new connection (window 1), the item is
+        done and the next one is sent at once; the new connection's ack of
+        the resend is ignored. Nothing stalls.
+        """
+        outbox = Outbox(self.factory, self.peer.deliver, window=1)
+        self.start()
+        self.connect()
+        self.put(outbox, "a", "b")
+        oldAck = self.peer.unacked.pop(0)[1]  # (answered by hand below)
+        self.driver.drop()
+        self.clock.advance(1.0)
+        self.connect()
+        self.assertEqual(self.peer.sent, [(1, "a"), (2, "a")])
+        oldAck.callback("ack a (old)")
+        self.assertEqual(self.peer.sent, [(1, "a"), (2, "a"), (2, "b")])
+        self.assertEqual(self.results.events, [("a", "ack a (old)")])
+        self.peer.ack("a")  # the resend's ack: ignored
+        self.peer.ack("b")
+        self.assertEqual(
+            self.results.events, [("a", "ack a (old)"), ("b", "ack b")]
+        )
+        self.assertEqual((outbox.queued, outbox.inFlight, outbox.delivered), (0, 0, 2))
+        self.finish()
+
+    def test_deliverGivingUpStopsSending(self: Any) -> None:
+        """
+        When deliver() gives up on the factory for the first item (window 4),
+        nothing more is handed to deliver(): every other put() fails with
+        GaveUp, none was sent on the connection being closed.
+        """
+        states: list[S] = []
+
+        def deliver(protocol: Any, item: Any) -> Deferred[Any]:
+            states.append(self.factory.status.state)
+            self.factory.giveUp("app quits")
+            return Deferred()
+
+        outbox = Outbox(self.factory, deliver, window=4)
+        self.put(outbox, "a", "b", "c", "d")
+        self.start()
+        self.driver.succeed()
+        self.handshakes.pop().callback(None)
+        self.assertEqual(states, [S.CONNECTED])
+        self.assertEqual(
+            [item for item, _ in self.results.events], ["a", "b", "c", "d"]
+        )
+        self.assertEqual(
+            {text for _, text in self.results.events}, {"GaveUp: app quits"}
+        )
+        self.finish()
+
+
 class ConnectorPathTests(OutboxTestsMixin, SynchronousTestCase):
     path = "connector"
 
@@ -366,6 +421,10 @@ class ConnectorPathTests(OutboxTestsMixin, SynchronousTestCase):
             e = self.assertRaises(ValueError, Outbox, self.factory, print, **kwargs)
             self.assertIn(name, str(e))
         self.assertRaises(TypeError, Outbox, self.factory, None)
+        e = self.assertRaises(
+            TypeError, Outbox, self.factory, print, maxBytes=100, sizeOf=5
+        )
+        self.assertEqual(str(e), "sizeOf must be callable or None, not 5")
 
     def test_wrongTypes(self) -> None:
         """

@@ -379,6 +379,86 @@ class SQLiteOutboxTests(SynchronousTestCase):
         self.pool.error = None
         app.close()
 
+    def test_dropOldestWhileCommitStuckStaysBounded(self) -> None:
+        """
+        When a commit hangs and drop-oldest overflows thousands of times,
+        the next batch holds one row per item held (10) plus the deletion of
+        the item in the stuck batch, not an INSERT and a DELETE per put();
+        once the commit ends, the file holds the 10 newest items.
+        """
+        app = Process(self, maxItems=10, overflow="drop-oldest", withIds=False)
+        for number in range(5000):
+            app.outbox.put(b"x%d" % number).addErrback(lambda f: None)
+        batch = app.outbox._writer.next
+        self.assertEqual(
+            (app.outbox.queued, len(batch.inserts), len(batch.deletes)), (10, 10, 1)
+        )
+        self.assertEqual(len(batch.inserted), 10)
+        self.assertEqual(self.pool.run(), 2)  # the stuck batch, then the next
+        self.assertEqual(
+            [row[2] for row in self.rows()], [b"x%d" % n for n in range(4990, 5000)]
+        )
+        app.close()
+
+    def test_flushWaitsForNothingLeft(self) -> None:
+        """
+        When every row of the batch a flush() waits for was cancelled (its
+        items dropped before the batch started), the flush fires once the
+        commit in progress ends, with nothing more written.
+        """
+        app = Process(self, maxItems=1, overflow="drop-oldest", withIds=False)
+        app.outbox.put(b"a").addErrback(lambda f: None)  # committing now
+        app.outbox.put(b"b").addErrback(lambda f: None)  # drops a: delete queued
+        app.outbox.put(b"c").addErrback(lambda f: None)  # drops b: insert cancelled
+        flushed = app.outbox.flush()
+        self.assertEqual(self.pool.run(), 2)
+        self.assertIsNone(self.successResultOf(flushed))
+        self.assertEqual([row[2] for row in self.rows()], [b"c"])
+        app.close()
+
+    def test_badArgumentsAtConstruction(self) -> None:
+        """
+        When path, encode, decode or threadpool is of the wrong kind, the
+        constructor raises TypeError naming it, and opens nothing.
+        """
+        factory = AppFactory(clock=Clock())
+        for kwargs, message in [
+            ({"path": 123}, "path must be a str or os.PathLike, not <class 'int'>"),
+            ({"encode": "json"}, "encode must be callable or None, not 'json'"),
+            ({"decode": 5}, "decode must be callable or None, not 5"),
+            ({"threadpool": object()}, "threadpool must have "
+             "callInThreadWithCallback (e.g. reactor.getThreadPool()), "
+             "not <class 'object'>"),
+        ]:
+            arguments: dict[str, Any] = {"path": self.path, "threadpool": self.pool}
+            arguments.update(kwargs)
+            with self.assertRaises(TypeError) as raised:
+                SQLiteOutbox(factory, print, reactor=ImmediateReactor(), **arguments)
+            self.assertEqual(str(raised.exception), message)
+        self.assertFalse(self.path.exists())
+
+    def test_refusingThreadPoolFailsTheBatch(self) -> None:
+        """
+        When the thread pool raises as a commit is handed to it, that
+        batch's put() fails (logged) and the next put() is written: the
+        writer is not left waiting for a commit that never ran.
+        """
+        app = Process(self, withIds=False)
+        calls = self.pool.callInThreadWithCallback
+
+        def refuse(*args: Any) -> None:
+            raise RuntimeError("pool stopped")
+
+        self.pool.callInThreadWithCallback = refuse  # type: ignore[method-assign]
+        app.put(b"a")
+        self.assertEqual(app.results, [(b"a", "RuntimeError: pool stopped")])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.pool.callInThreadWithCallback = calls  # type: ignore[method-assign]
+        app.put(b"b")
+        self.assertEqual(self.pool.run(), 1)
+        self.assertEqual([row[2] for row in self.rows()], [b"b"])
+        app.close()
+
     def test_invalidFile(self) -> None:
         """When the file is not a database, the constructor raises and detaches."""
         self.path.write_bytes(b"not a database" * 100)
