@@ -85,10 +85,14 @@ class HeartbeatMixin:
             raise type(e)(f"{cls.__name__}.{e}") from None
         lost = cls.__dict__.get("connectionLost")
         if callable(lost) and not getattr(lost, "_heartbeatStops", False):
-            cls.connectionLost = _stoppingFirst(lost)  # type: ignore[method-assign]
+            cls.connectionLost = _first(  # type: ignore[method-assign]
+                lost, "stopHeartbeat", "_heartbeatStops"
+            )
         received = cls.__dict__.get("dataReceived")
         if callable(received) and not getattr(received, "_heartbeatNotes", False):
-            cls.dataReceived = _notingFirst(received)  # type: ignore[method-assign]
+            cls.dataReceived = _first(  # type: ignore[method-assign]
+                received, "_heartbeatNoteData", "_heartbeatNotes"
+            )
 
     # -- what the application provides ---------------------------------------
 
@@ -193,7 +197,7 @@ class HeartbeatMixin:
         self.stopHeartbeat()
         super().connectionLost(reason)  # type: ignore[misc]
 
-    # (The mixin's own: __init_subclass__ wraps only a subclass's overrides.)
+    # (The mixin's own are marked: __init_subclass__ wraps only overrides.)
     connectionLost._heartbeatStops = True  # type: ignore[attr-defined]
     dataReceived._heartbeatNotes = True  # type: ignore[attr-defined]
 
@@ -274,25 +278,17 @@ class HeartbeatMixin:
         attributes["connectionLost"] = lost
 
 
-def _stoppingFirst(method: Any) -> Any:
-    """A subclass's ``connectionLost``, which stops the heartbeat first."""
+def _first(method: Any, before: str, marker: str) -> Any:
+    """
+    A subclass's override ``method`` that calls ``self.<before>()`` first
+    (``stopHeartbeat`` before ``connectionLost``, the sign of life before
+    ``dataReceived``), marked with ``marker`` so that it is wrapped once.
+    """
 
     @functools.wraps(method)
-    def connectionLost(self: HeartbeatMixin, *args: Any, **kwargs: Any) -> Any:
-        self.stopHeartbeat()
+    def wrapper(self: HeartbeatMixin, *args: Any, **kwargs: Any) -> Any:
+        getattr(self, before)()
         return method(self, *args, **kwargs)
 
-    connectionLost._heartbeatStops = True  # type: ignore[attr-defined]
-    return connectionLost
-
-
-def _notingFirst(method: Any) -> Any:
-    """A subclass's ``dataReceived``, which notes the sign of life first."""
-
-    @functools.wraps(method)
-    def dataReceived(self: HeartbeatMixin, *args: Any, **kwargs: Any) -> Any:
-        self._heartbeatNoteData()
-        return method(self, *args, **kwargs)
-
-    dataReceived._heartbeatNotes = True  # type: ignore[attr-defined]
-    return dataReceived
+    setattr(wrapper, marker, True)
+    return wrapper
