@@ -136,7 +136,10 @@ class ServerRotation:
         with no backoff step), else the decision that ends the pass:
 
         * a lost connection (``wasConnected``) ends the pass that led to it;
-          the next one starts per the strategy;
+          the next one starts per the strategy, except after a retry hint
+          from the server in use (``retryLater()`` while connected): then
+          the other servers are tried at once, in a pass that leaves that
+          one out and ends no sooner than the hint;
         * a ``GiveUp`` for a permanent handshake rejection skips that server
           (for this pass and the following ones, until a connection
           succeeds); it stands only once every server has rejected;
@@ -150,6 +153,14 @@ class ServerRotation:
             self._sticky = tried
             self._rejected.clear()
             self.passes += 1
+            if isinstance(decision, ReconnectAfter) and len(self.names) > 1:
+                # The server in use asked us to come back later: the others
+                # are tried now, in a pass that leaves it out and ends no
+                # sooner than its hint (then the strategy decides again).
+                self._newPass((tried + 1) % len(self.names))
+                self._order = [i for i in self._order if i != tried]
+                self._hint = decision.delay
+                return None
             self._newPass(self._nextStart(tried))
             return decision
         permanent = _isPermanentRejection(reason)

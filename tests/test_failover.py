@@ -341,6 +341,49 @@ class FailoverTestsMixin:
         self.assertEqual(h.factory.status.nextAttemptAt, 30.2)
         h.finish(self)
 
+    def test_retryHintWhileConnectedMovesOn(self: Any) -> None:
+        """
+        When the server in use says "retry later (30 s)" while connected, b
+        and c are tried at once (minDelay apart, a left out of that pass);
+        if they refuse, the pass ends no sooner than the hint and the next
+        one begins at a (sticky); attempt counts that one pass.
+        """
+        h = self.harness()
+        h.succeed()
+        h.factory.retryLater("maintenance", 30.0)
+        h.clock.advance(0)  # (the close completes)
+        self.assertEqual(h.factory.status.nextAttemptAt, 0.1)
+        h.clock.advance(0.1)
+        self.assertEqual(h.attempts, ["a:1", "b:2"])
+        h.fail()
+        self.assertEqual(h.factory.status.attempt, 0)
+        h.clock.advance(0.1)
+        self.assertEqual(h.attempts, ["a:1", "b:2", "c:3"])
+        h.fail()
+        status = h.factory.status
+        self.assertEqual((status.attempt, status.nextAttemptAt), (1, 30.2))
+        h.clock.advance(30.0)
+        self.assertEqual(h.attempts, ["a:1", "b:2", "c:3", "a:1"])
+        h.succeed()
+        self.assertEqual(h.factory.status.state, S.CONNECTED)
+        h.finish(self)
+
+    def test_retryHintWhileConnectedOtherServerWorks(self: Any) -> None:
+        """
+        When a says "retry later" while connected and b accepts, the client
+        is connected to b within minDelay, not after the hint.
+        """
+        h = self.harness()
+        h.succeed()
+        h.factory.retryLater("maintenance", 30.0)
+        h.clock.advance(0)
+        h.clock.advance(0.1)
+        h.succeed()
+        status = h.factory.status
+        self.assertEqual((status.state, status.server, h.clock.seconds()),
+                         (S.CONNECTED, "b:2", 0.1))
+        h.finish(self)
+
     def test_maxRetriesCountsPasses(self: Any) -> None:
         """When maxRetries is 1, two full passes are made before stopping."""
         factory = makeFactory()
