@@ -323,20 +323,29 @@ def _untracked(cls: type, name: str) -> Any:
     return None  # pragma: no cover (ReconnectingFactory defines them all)
 
 
-def _frameworkInitOf(cls: type) -> Callable[..., None] | None:
+def _frameworkInitOf(cls: type) -> tuple[Callable[..., None], bool] | None:
     """
-    The ``__init__`` that RCF would leave to run in ``cls``: a framework
-    factory's, after ``ReconnectingFactory`` in the MRO, when ``cls``'s
-    constructor is ``ReconnectingFactory``'s own (a subclass with an
-    ``__init__`` of its own calls what it wants).
+    The ``__init__`` that RCF would leave to run in ``cls`` (a framework
+    factory's, after ``ReconnectingFactory`` in the MRO), and whether it
+    can be called with no arguments; ``None`` if there is none.
     """
-    if getattr(cls, "__init__", None) is not ReconnectingFactory.__init__:
-        return None
+    import inspect
+
     mro = cls.__mro__
     for base in mro[mro.index(ReconnectingFactory) + 1 :]:
         init = base.__dict__.get("__init__")
-        if base is object or init is not None:
-            return None if base is object else cast(Callable[..., None], init)
+        if base is object:
+            return None
+        if init is not None:
+            try:
+                parameters = list(inspect.signature(init).parameters.values())[1:]
+            except (TypeError, ValueError):
+                return cast(Callable[..., None], init), False
+            bare = all(
+                p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                for p in parameters
+            )
+            return cast(Callable[..., None], init), bare
     return None  # pragma: no cover (object ends every MRO)
 
 
@@ -429,18 +438,19 @@ class ReconnectingFactory(ReconnectingClientFactory):
         data may stay unacknowledged before the connection is dropped;
         ``None`` leaves it alone.
     :param args: with a framework factory listed after this class in the
-        bases (``class F(ReconnectingFactory, WebSocketClientFactory)``) and
-        no ``__init__`` of the subclass's own, the positional and unknown
-        keyword arguments are the framework's: its ``__init__`` runs first
-        with them (as it would under RCF, which has no ``__init__``).
-        Refused (``TypeError``, naming them) otherwise.
+        bases (``class F(ReconnectingFactory, WebSocketClientFactory)``),
+        the positional and unknown keyword arguments are the framework's:
+        its ``__init__`` runs first with them, as ``super().__init__(...)``
+        reaches it under RCF (which has no ``__init__``); given none, it
+        runs if it needs no argument. Refused (``TypeError``, naming them)
+        without a framework base.
     :param kwargs: see ``args``.
     """
 
     #: The ``__init__`` of a framework factory after ``ReconnectingFactory``
-    #: in the class's bases, when the class has none of its own (set by
-    #: ``__init_subclass__``).
-    _frameworkInit: Callable[..., None] | None = None
+    #: in the class's bases, and whether it takes no required argument (set
+    #: by ``__init_subclass__``).
+    _frameworkInit: tuple[Callable[..., None], bool] | None = None
 
     _settingDefaults: dict[str, Any] = {name: d for name, (d, _) in _SETTINGS.items()}
 
@@ -559,7 +569,12 @@ class ReconnectingFactory(ReconnectingClientFactory):
     ) -> None:
         frameworkInit = type(self)._frameworkInit
         if frameworkInit is not None:
-            frameworkInit(self, *args, **kwargs)
+            # Cooperative, as super().__init__(...) reaches it under RCF: with
+            # the arguments that are not ours; with none, only if it needs
+            # none (else the subclass calls it itself, with its arguments).
+            init, bare = frameworkInit
+            if args or kwargs or bare:
+                init(self, *args, **kwargs)
         elif args:
             raise TypeError(
                 f"{type(self).__name__}() takes keyword arguments only "

@@ -2275,6 +2275,13 @@ class Machine:
         ):
             self.notify()  # first news from the monitor, or nothing to recover
             return
+        if self.state is S.OFFLINE and self.attempt == 0 and self.lastFailure is None:
+            # Started while the network was down: its first attempt, within
+            # the jitter; the schedule stays fresh (no probe to resume: the
+            # first retry waits the first step).
+            jitter = self.hub.owner._setting("networkUpJitter")
+            self._wait(max(self.hub.owner.rng.uniform(0.0, jitter), 0.0))
+            return
         if not reset:
             # Flapping: no schedule reset, no extra attempt; just resume.
             if self.state is S.OFFLINE:

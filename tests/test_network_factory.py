@@ -387,6 +387,34 @@ class StartWhileDownTests(SynchronousTestCase):
         self.assertEqual(factory.status.state, S.STOPPED)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_firstRetryAfterStartWhileDownWaitsFirstStep(self) -> None:
+        """
+        When a factory started while the network was down makes its first
+        attempt on network-up and that attempt is refused, the retry waits
+        the schedule's first step (2 s), as after a start with the network
+        up; so does it after a second network-up within the cooldown.
+        """
+        for flaps in (0, 1):
+            self.clock = Clock()
+            self.monitor = ManualNetworkMonitor(isUp=False)
+            factory = self.factoryUnderTest = self.factory(
+                backoff=ExponentialBackoff(2, 2, 60, jitter=0)
+            )
+            connector = FakeConnector(factory, self.clock)
+            connector.connect()
+            for _ in range(flaps):  # up and down again before any attempt
+                self.monitor.setUp(True)
+                self.monitor.setUp(False)
+            self.monitor.setUp(True)
+            self.assertAttemptWithinJitter()
+            connector.fail()
+            status = factory.status
+            self.assertEqual((status.state, status.attempt), (S.WAITING, 1))
+            self.assertEqual(status.nextAttemptAt, self.clock.seconds() + 2.0)
+            factory.giveUp()
+            self.clock.advance(0)
+            self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_outageAlertWhileDownFromTheStart(self) -> None:
         """
         When the factory starts while the network is down and it stays

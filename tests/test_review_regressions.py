@@ -971,6 +971,32 @@ class FrameworkAfterUsTests(_Base):
         self.assertEqual(factory.status.nextAttemptAt, 3.0)
         self.assertClean(factory, connector)
 
+    def test_superInitReachesFramework(self) -> None:
+        """
+        When a subclass's own __init__ calls super().__init__(url, ...) (as
+        under RCF, where that reaches the framework), the framework gets its
+        argument and ours configure the factory; a subclass of a working
+        mixin too; with no arguments, PBClientFactory's __init__ (which
+        needs none) still runs.
+        """
+
+        class Own(ReconnectingFactory, UrlFactory):
+            def __init__(self, url: str) -> None:
+                super().__init__(url, minUptime=1.0)
+
+        class Sub(RCFFirstUrl):
+            def __init__(self, url: str) -> None:
+                super().__init__(url, debug=True, minUptime=2.0)
+
+        class OwnPB(ReconnectingFactory, pb.PBClientFactory):
+            def __init__(self) -> None:
+                super().__init__(backoff=FixedBackoff(3.0))
+
+        own, sub, ownPB = Own("ws://a"), Sub("ws://b"), OwnPB()
+        self.assertEqual((own.url, own.debug, own.minUptime), ("ws://a", False, 1.0))
+        self.assertEqual((sub.url, sub.debug, sub.minUptime), ("ws://b", True, 2.0))
+        self.assertEqual((ownPB.rootObjectRequests, ownPB._broker), ([], None))
+
     def test_ownInitUntouched(self) -> None:
         """
         When the subclass has an __init__ of its own, it alone decides: the
