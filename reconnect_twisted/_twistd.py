@@ -60,7 +60,12 @@ class Options(ReconnectOptions):
                 line = Path(self["credentials"]).read_text("utf-8").strip()
             except OSError as e:
                 raise usage.UsageError(f"--credentials: {e.strerror}") from e
+            except UnicodeDecodeError:
+                raise usage.UsageError("--credentials: the file is not UTF-8") from None
             user, sep, password = line.partition(":")
+            if any(c in line for c in "\r\n\x00"):
+                # (A second line would be sent inside the LOGIN line.)
+                raise usage.UsageError("--credentials: expected one line user:password")
             if not sep or not user:
                 raise usage.UsageError("--credentials: expected one line user:password")
             self["user"], self["password"] = user, password

@@ -458,7 +458,7 @@ def statusService(
     """
     from twisted.application.strports import service
 
-    resource = StatusResource(factories, token=token)
+    resource = StatusResource(factories, token=token, clock=reactor)
     listening = service(description, Site(resource), reactor=reactor)
     cast(Any, listening).resource = resource
     return listening

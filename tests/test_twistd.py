@@ -130,6 +130,30 @@ class DiscoveryTests(SynchronousTestCase):
                 Options().parseOptions(argv)
             self.assertIn(word, str(e.exception))
 
+    def test_badCredentialsFiles(self) -> None:
+        """
+        When the --credentials file is not UTF-8, or holds more than one
+        line (the rest would be sent inside the LOGIN line), a UsageError
+        names the option; the password is in no message.
+        """
+        import tempfile
+
+        from twisted.python.usage import UsageError
+
+        for content, message in [
+            ("alice:p\xe4ss".encode("latin-1"), "--credentials: the file is not UTF-8"),
+            (b"alice:pw\nQUIT\n", "--credentials: expected one line user:password"),
+            (b"alice:pw\r\nQUIT", "--credentials: expected one line user:password"),
+        ]:
+            with tempfile.NamedTemporaryFile(suffix=".cred") as f:
+                f.write(content)
+                f.flush()
+                with self.assertRaises(UsageError) as e:
+                    Options().parseOptions(
+                        ["--connect", "tcp:1:2", "--credentials", f.name]
+                    )
+                self.assertEqual(str(e.exception), message)
+
     def test_fixedZeroInterval(self) -> None:
         """When the backoff is fixed, --initial-delay 0 is not an error."""
         options = Options()

@@ -167,6 +167,21 @@ class ReconnectOptionsTests(SynchronousTestCase):
         )
         self.assertIsNone(parse(["-c", "tcp:h:1"]).statusService([factory]))
 
+    def test_statusServiceUsesTheGivenReactor(self) -> None:
+        """
+        When statusService() is given a reactor, the page's clock is that
+        reactor ("now" in the JSON is its time), not the global reactor.
+        """
+        from twisted.internet.testing import MemoryReactorClock
+
+        from reconnect_twisted.web import statusService
+
+        reactor = MemoryReactorClock()
+        reactor.advance(42.0)
+        service = statusService("tcp:0:interface=127.0.0.1", [ReconnectingFactory()],
+                                reactor=reactor)
+        self.assertEqual(service.resource.snapshot()["now"], 42.0)
+
 
 class TwistdUsageErrorTests(SynchronousTestCase):
     def test_bogusEndpointNoTraceback(self) -> None:
