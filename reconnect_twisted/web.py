@@ -44,11 +44,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
+from zope.interface import implementer
 
 from ._describe import describeFailure, targetOf
 from ._status import ConnectionState, ConnectionStatus
@@ -223,8 +225,14 @@ class StatusResource(Resource):
         data = json.dumps(self.snapshot())
         request.write(f"retry: 2000\nevent: snapshot\ndata: {data}\n\n".encode())
         self._streams.append(request)
+        # Back-pressure: a reader that does not keep up (the transport's
+        # buffer is full) loses its stream rather than the process buffering
+        # every event for it; its EventSource reconnects for a fresh snapshot.
+        if isinstance(request, http.Request):  # (a test's DummyRequest has none)
+            request.registerProducer(_SlowReader(self, request), True)
 
         def closed(_: object) -> None:
+            _unregister(request)
             if request in self._streams:
                 self._streams.remove(request)
             if not self._streams and self._keepAlive is not None:
@@ -235,6 +243,20 @@ class StatusResource(Resource):
         request.notifyFinish().addBoth(closed)
         self._scheduleKeepAlive()
         return NOT_DONE_YET
+
+    def _dropStream(self, request: Request) -> None:
+        """End ``request``'s stream at once: its reader does not read."""
+        if request not in self._streams:
+            return
+        self._streams.remove(request)
+        _unregister(request)
+        _log.warn("Status page: an /events reader does not keep up; dropping it")
+        transport = getattr(getattr(request, "channel", None), "transport", None)
+        abort = getattr(transport, "abortConnection", None)
+        if abort is not None:
+            abort()
+        else:
+            request.loseConnection()
 
     def _scheduleKeepAlive(self) -> None:
         if self._keepAlive is not None and self._keepAlive.active():
@@ -462,6 +484,36 @@ def statusService(
     listening = service(description, Site(resource), reactor=reactor)
     cast(Any, listening).resource = resource
     return listening
+
+
+def _unregister(request: Request) -> None:
+    if isinstance(request, http.Request) and request.producer is not None:
+        try:
+            request.unregisterProducer()
+        except Exception:  # (the channel is gone already)
+            request.producer = None
+
+
+@implementer(IPushProducer)
+class _SlowReader:
+    """
+    Registered on each event stream: when the transport's buffer is full
+    (the reader stopped reading), the stream is dropped.
+    """
+
+    def __init__(self, resource: StatusResource, request: Request) -> None:
+        self.resource = resource
+        self.request = request
+
+    def pauseProducing(self) -> None:
+        """The reader does not keep up: drop its stream."""
+        self.resource._dropStream(self.request)
+
+    def resumeProducing(self) -> None:
+        """Nothing to resume: events are written as they happen."""
+
+    def stopProducing(self) -> None:
+        """The connection is going away (``notifyFinish`` cleans up)."""
 
 
 _METRICS_LINK = ' · <a href="metrics">metrics</a>'

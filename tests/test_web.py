@@ -290,3 +290,49 @@ async def test_overLoopback() -> None:
         assert response.code == 403
     finally:
         await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_eventsReaderThatDoesNotReadIsDropped() -> None:
+    """
+    When an /events client never reads while thousands of status changes
+    happen, its stream is dropped once the transport's buffer is full (a
+    warning is logged): the server does not buffer every event for it.
+    """
+    import socket
+
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+    from twisted.web.server import Site
+
+    clock = Clock()
+    factory = _Factory(clock=clock, backoff=FixedBackoff(3.0), alertAfter=None)
+    resource = StatusResource({"feed": factory}, token=TOKEN, clock=reactor)
+    port = reactor.listenTCP(0, Site(resource), interface="127.0.0.1")
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        client.connect(("127.0.0.1", port.getHost().port))
+        client.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        for _ in range(200):
+            if resource._streams:
+                break
+            await deferLater(reactor, 0.01)
+        assert len(resource._streams) == 1
+        transport = resource._streams[0].channel.transport
+        connector = connectFake(factory, clock)
+        for _ in range(20000):
+            if not resource._streams:
+                break
+            connector.fail()
+            clock.advance(3.0)
+        assert resource._streams == []
+        buffered = len(transport.dataBuffer) + transport._tempDataLen
+        assert buffered < 1_000_000, buffered
+    finally:
+        client.close()
+        factory.giveUp()
+        clock.advance(10)
+        await port.stopListening()
+        await deferLater(reactor, 0.05)
+    assert clock.getDelayedCalls() == []
