@@ -222,8 +222,23 @@ class ReconnectMetrics(Collector):
         Observe ``factory`` under the label ``name`` (default: its target,
         e.g. ``host:port``, once it is known); with ``outbox`` (an
         :class:`~reconnect_twisted.Outbox`) also export its depth. Returns a
-        callable that stops watching and drops the factory's series.
+        callable that stops watching and drops the factory's series. A
+        factory watched already keeps its series (the same callable is
+        returned); a second factory with the same name is exported as
+        ``name#2`` (``#3``...), so that no sample is duplicated.
+
+        :raises TypeError: if ``name`` is not a str, or ``factory`` has no
+            status observers.
         """
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, not {type(name)!r}")
+        if not callable(getattr(factory, "addStatusObserver", None)):
+            raise TypeError(
+                f"factory must be a ReconnectingFactory, not {type(factory)!r}"
+            )
+        for known in self._watched:
+            if known.factory is factory:
+                return known.unsubscribe  # (watched already: one set of series)
         watched = _Watched(factory, name, outbox)
         unobserve = factory.addStatusObserver(watched.observe)
         self._watched.append(watched)
@@ -290,8 +305,14 @@ class ReconnectMetrics(Collector):
     def collect(self) -> Iterator[Any]:
         """The current samples of every watched factory."""
         state, seconds, attempts, lost, outages, handshakes, depth = self._families()
+        seen: dict[str, int] = {}
         for watched in list(self._watched):
             name = watched.name
+            count = seen[name] = seen.get(name, 0) + 1
+            if count > 1:
+                # Two factories with one name (the same host:port): distinct
+                # series, not duplicate samples that invalidate the scrape.
+                name = f"{name}#{count}"
             status = watched.factory.status
             for each in S:
                 state.add_metric(

@@ -213,6 +213,36 @@ class MetricsTests(SynchronousTestCase):
         )
         self._finish(factory)
 
+    def test_sameNameTwoFactoriesAndWatchedTwice(self) -> None:
+        """
+        When two factories have the same default name (one host:port), the
+        second one's series are "name#2", each with its own state; watching
+        a factory again keeps one set of series; a name that is not a str
+        is refused.
+        """
+        first, second = self._factory(), self._factory()
+        self.metrics.watch(first)
+        self.metrics.watch(second)
+        self.metrics.watch(first)
+        connectFake(first, self.clock).succeed()
+        connectFake(second, self.clock).fail(error.ConnectionRefusedError())
+        name = "127.0.0.1:4321"
+        for label, state, value in [
+            (name, "connected", 1), (name, "waiting", 0),
+            (name + "#2", "connected", 0), (name + "#2", "waiting", 1),
+        ]:
+            self.assertEqual(
+                _sample(self.registry, "reconnect_state", name=label, state=state),
+                value,
+            )
+        self.assertIsNone(
+            _sample(self.registry, "reconnect_state", name=name + "#3", state="idle")
+        )
+        self.assertRaises(TypeError, self.metrics.watch, self._factory(), name=123)
+        prometheus_client.generate_latest(self.registry)  # (a valid scrape)
+        self._finish(first)
+        self._finish(second)
+
     def test_unwatch(self) -> None:
         """When unwatched, the factory's series disappear and it is not observed."""
         factory = self._factory()
