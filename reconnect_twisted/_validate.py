@@ -397,3 +397,31 @@ def refuseClass(name: str, value: type) -> NoReturn:
         f"{name} must be an instance, not the class {value.__name__}; "
         f"did you mean {value.__name__}()?"
     )
+
+
+def checkClock(name: str, value: Any, *methods: str) -> Any:
+    """
+    ``value`` if it is ``None`` or an instance with the callable ``methods``
+    (``seconds``, ``callLater``...); else a ``TypeError`` naming ``name``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, type):
+        refuseClass(name, value)
+    for method in methods:
+        if not callable(getattr(value, method, None)):
+            raise TypeError(
+                f"{name} must provide IReactorTime (no {method}()), not "
+                f"{type(value)!r}"
+            )
+    return value
+
+
+def checkWatched(factory: Any, name: Any) -> None:
+    """A factory to observe (status observers) and its label (str or None)."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str or None, not {type(name)!r}")
+    if not callable(getattr(factory, "addStatusObserver", None)):
+        raise TypeError(
+            f"factory must be a ReconnectingFactory, not {type(factory)!r}"
+        )

@@ -55,6 +55,7 @@ from twisted.python.failure import Failure
 from ._describe import targetOf
 from ._errors import ConnectTimeout, HandshakeRejected, Kicked
 from ._status import ConnectionState, ConnectionStatus
+from ._validate import checkClock, checkWatched
 
 __all__ = ["ATTEMPT_RESULTS", "ReconnectMetrics"]
 
@@ -211,8 +212,13 @@ class ReconnectMetrics(Collector):
         clock: Any = None,
     ) -> None:
         self._watched: list[_Watched] = []
-        self._clock = clock
+        self._clock = checkClock("clock", clock, "seconds")
         if registry is not None:
+            if not callable(getattr(registry, "register", None)):
+                raise TypeError(
+                    f"registry must be a prometheus_client CollectorRegistry or "
+                    f"None, not {type(registry)!r}"
+                )
             registry.register(self)
 
     def watch(
@@ -230,11 +236,10 @@ class ReconnectMetrics(Collector):
         :raises TypeError: if ``name`` is not a str, or ``factory`` has no
             status observers.
         """
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a str or None, not {type(name)!r}")
-        if not callable(getattr(factory, "addStatusObserver", None)):
+        checkWatched(factory, name)
+        if outbox is not None and not isinstance(getattr(outbox, "queued", None), int):
             raise TypeError(
-                f"factory must be a ReconnectingFactory, not {type(factory)!r}"
+                f"outbox must be an Outbox (with .queued), not {type(outbox)!r}"
             )
         for known in self._watched:
             if known.factory is factory:

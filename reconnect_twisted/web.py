@@ -54,7 +54,7 @@ from zope.interface import implementer
 
 from ._describe import describeFailure, targetOf
 from ._status import ConnectionState, ConnectionStatus
-from ._validate import peerText
+from ._validate import checkClock, checkWatched, peerText
 
 __all__ = ["StatusResource", "statusService"]
 
@@ -119,7 +119,18 @@ class StatusResource(Resource):
         elif not isinstance(token, str) or len(token) < 16:
             raise ValueError("token must be a str of at least 16 characters")
         self._token = token.encode("utf-8")
-        self._clock = clock
+        self._clock = checkClock("clock", clock, "seconds", "callLater")
+        if metrics is not None and metrics is not False and not callable(
+            getattr(metrics, "register", None)
+        ):
+            raise TypeError(
+                "metrics must be None, False or a prometheus_client "
+                f"CollectorRegistry, not {type(metrics)!r}"
+            )
+        if isinstance(factories, Mapping) and not all(
+            isinstance(key, str) for key in factories
+        ):
+            raise TypeError("factories: the names of a mapping must be str")
         self._entries: dict[str, _Entry] = {}
         self._count = 0
         self._streams: list[Request] = []
@@ -153,6 +164,7 @@ class StatusResource(Resource):
         under ``name`` (default: its target). Returns a callable that removes
         it.
         """
+        checkWatched(factory, name)
         self._count += 1
         entry = _Entry(str(self._count), factory, name)
         self._entries[entry.key] = entry

@@ -243,6 +243,27 @@ class MetricsTests(SynchronousTestCase):
         self._finish(first)
         self._finish(second)
 
+    def test_badArguments(self) -> None:
+        """
+        When the registry, clock, factory or outbox is of the wrong kind,
+        TypeError names it at once (not at the next scrape).
+        """
+        for make, message in [
+            (lambda: ReconnectMetrics("x"), "registry must be a prometheus_client "
+             "CollectorRegistry or None, not <class 'str'>"),
+            (lambda: ReconnectMetrics(None, clock=Clock), "clock must be an instance, "
+             "not the class Clock; did you mean Clock()?"),
+            (lambda: ReconnectMetrics(None, clock=object()), "clock must provide "
+             "IReactorTime (no seconds()), not <class 'object'>"),
+            (lambda: self.metrics.watch(object()), "factory must be a "
+             "ReconnectingFactory, not <class 'object'>"),
+            (lambda: self.metrics.watch(self._factory(), outbox=object()),
+             "outbox must be an Outbox (with .queued), not <class 'object'>"),
+        ]:
+            with self.assertRaises(TypeError) as raised:
+                make()
+            self.assertEqual(str(raised.exception), message)
+
     def test_unwatch(self) -> None:
         """When unwatched, the factory's series disappear and it is not observed."""
         factory = self._factory()

@@ -238,6 +238,25 @@ class StatusResourceTests(SynchronousTestCase):
         self.assertGreaterEqual(len(logged[0]["token"]), 32)
         self.assertEqual(resource._token, logged[0]["token"].encode())
 
+    def test_badArguments(self) -> None:
+        """
+        When the clock, metrics, a factory or a mapping's name is of the
+        wrong kind, TypeError names it at construction (not at render).
+        """
+        for kwargs, message in [
+            ({"clock": object()}, "clock must provide IReactorTime (no seconds()), "
+             "not <class 'object'>"),
+            ({"metrics": True}, "metrics must be None, False or a prometheus_client "
+             "CollectorRegistry, not <class 'bool'>"),
+            ({"factories": [object()]}, "factory must be a ReconnectingFactory, "
+             "not <class 'object'>"),
+            ({"factories": {1: self.factory}}, "factories: the names of a mapping "
+             "must be str"),
+        ]:
+            with self.assertRaises(TypeError) as raised:
+                StatusResource(token=TOKEN, **kwargs)
+            self.assertEqual(str(raised.exception), message)
+
     def test_shortTokenRefused(self) -> None:
         """When the given token is short, the constructor refuses it."""
         self.assertRaises(ValueError, StatusResource, token="short")
