@@ -1400,20 +1400,16 @@ class Machine:
         if self.state in (S.IDLE, S.STOPPED):
             self.stopRequested = None
             self._resume()
-            if self._networkDownAtStart():
-                if self.state is S.STOPPED:
-                    self._enter(S.CONNECTING)  # (STOPPED leads to CONNECTING only)
-                self._enter(S.OFFLINE)
-                self.notify()
+            if self._startedOffline(cancel=False):
                 return
             self._connectNow()
 
-    def _networkDownAtStart(self) -> bool:
+    def _startedOffline(self, cancel: bool) -> bool:
         """
-        Whether the network monitor knows, as this link starts trying, that
-        the network is down: then no attempt is spent; the link waits
-        OFFLINE and the network coming back starts it (within
-        ``networkUpJitter``).
+        If the network monitor knows, as this link starts trying, that the
+        network is down, spend no attempt (``cancel``: drop the one the path
+        began): the link waits OFFLINE and the network coming back starts it
+        (within ``networkUpJitter``). Whether it did.
         """
         hub = self.hub
         if hub.owner.networkMonitor is None:
@@ -1426,6 +1422,12 @@ class Machine:
             target=self._target(),
         )
         self._armAlert()  # (no failure will arm it: none is spent)
+        if self.state is S.STOPPED:
+            self._enter(S.CONNECTING)  # (STOPPED leads to CONNECTING only)
+        if cancel:
+            self._cancelAttempt(None)
+        self._enter(S.OFFLINE)
+        self.notify()
         return True
 
     def attemptStarted(self, driver: Driver, key: object) -> None:
@@ -1456,13 +1458,8 @@ class Machine:
                 self.stopRequested = self.stopReason or "stopped"
         if self.state in (S.IDLE, S.STOPPED):
             self._resume()
-            if self._networkDownAtStart():
-                # The application's connectTCP() began it: drop it uncounted.
-                if self.state is S.STOPPED:
-                    self._enter(S.CONNECTING)  # (STOPPED leads to CONNECTING only)
-                self._cancelAttempt(None)
-                self._enter(S.OFFLINE)
-                self.notify()
+            # (cancel: the application's connectTCP() began it: uncounted)
+            if self._startedOffline(cancel=True):
                 return
         self._enterConnecting()  # (leaving WAITING cancels the retry)
 
@@ -2279,8 +2276,7 @@ class Machine:
             # Started while the network was down: its first attempt, within
             # the jitter; the schedule stays fresh (no probe to resume: the
             # first retry waits the first step).
-            jitter = self.hub.owner._setting("networkUpJitter")
-            self._wait(max(self.hub.owner.rng.uniform(0.0, jitter), 0.0))
+            self._waitNetworkUpJitter()
             return
         if not reset:
             # Flapping: no schedule reset, no extra attempt; just resume.
@@ -2313,6 +2309,10 @@ class Machine:
         probe = (self._schedule, self.attempt)
         self.resetSchedule()
         self.probe = probe
+        self._waitNetworkUpJitter()
+
+    def _waitNetworkUpJitter(self) -> None:
+        """WAITING for an attempt drawn uniformly within ``networkUpJitter``."""
         jitter = self.hub.owner._setting("networkUpJitter")
         self._wait(max(self.hub.owner.rng.uniform(0.0, jitter), 0.0))
 
